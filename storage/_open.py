@@ -1,0 +1,108 @@
+"""Turn a storage URL into an Optuna storage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from storage.errors import StorageError
+
+DEFAULT_STORAGE_URL = "sqlite:///hpsearch.db"
+
+_ACCEPTED = "sqlite:///FILE.db, postgresql+psycopg://USER@HOST/DB"
+
+
+def parse_storage_url(url: str) -> URL:
+    """Parse and check a storage URL.
+
+    Args:
+        url: A SQLAlchemy database URL.
+
+    Returns:
+        The parsed URL.
+
+    Raises:
+        StorageError: The URL is malformed or names a database this tool does not support.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage URL {url!r} is not a valid URL; accepted: {_ACCEPTED}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StorageError(
+            f"storage URL {url!r} uses unsupported database {backend!r}; accepted: {_ACCEPTED}"
+        )
+    return parsed
+
+
+def _engine_kwargs(parsed: URL) -> dict[str, Any]:
+    if parsed.get_backend_name() == "sqlite":
+        # The busy timeout lets a few local processes share one file: a writer waits for
+        # the lock instead of failing at once with "database is locked".
+        return {"connect_args": {"timeout": 60}}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "connect_args": {"connect_timeout": 10},
+    }
+
+
+def open_storage(url: str = DEFAULT_STORAGE_URL) -> optuna.storages.BaseStorage:
+    """Open the Optuna storage behind ``url``.
+
+    Args:
+        url: ``sqlite:///file.db`` (default) or ``postgresql+psycopg://user@host/db``.
+
+    Returns:
+        An Optuna storage that ``optuna.load_study`` and optuna-dashboard also read.
+
+    Raises:
+        StorageError: The URL is bad or the database cannot be reached.
+    """
+    parsed = parse_storage_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise StorageError(
+                f"storage URL {url!r} points into folder {str(folder)!r}, which does not exist"
+            )
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(parsed))
+    except NoSuchModuleError:
+        raise StorageError(
+            f"storage URL {url!r} names a driver that is not installed; accepted: {_ACCEPTED}"
+        ) from None
+    except (SQLAlchemyError, ImportError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StorageError(f"cannot open storage {url!r}: {reason}") from None
+    if parsed.get_backend_name() == "sqlite":
+        with storage.engine.connect() as connection:
+            # WAL lets readers (the dashboard, `hpsearch status`) run while a worker writes.
+            connection.execute(sqlalchemy.text("PRAGMA journal_mode=WAL"))
+    return storage
+
+
+def artifact_dir_for(url: str) -> Path:
+    """Folder where trial checkpoints of the studies in ``url`` are kept.
+
+    ``HPSEARCH_ARTIFACTS`` overrides it; otherwise a SQLite file gets a folder next to it
+    and a database server gets ``./hpsearch-artifacts``.
+    """
+    override = os.environ.get("HPSEARCH_ARTIFACTS")
+    if override:
+        return Path(override).expanduser().resolve()
+    parsed = parse_storage_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path(parsed.database).expanduser().resolve()
+        return database.parent / "hpsearch-artifacts"
+    return Path("hpsearch-artifacts").resolve()
