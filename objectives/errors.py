@@ -9,3 +9,7 @@ class ObjectiveError(Exception):
 
 class TrialDiverged(RuntimeError):
     """Training produced a non-finite loss; the trial is failed and the study goes on."""
+
+
+class TrialInterrupted(RuntimeError):
+    """The worker was asked to stop; raised at an epoch boundary so the trial can be re-queued."""

@@ -6,11 +6,16 @@ them into one readable line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from search.errors import USER_ERRORS
+from storage import DEFAULT_STORAGE_URL
 
 app = typer.Typer(
     name="hpsearch",
@@ -19,6 +24,172 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+StudyOption = Annotated[str, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name.")]
+StorageOption = Annotated[
+    str,
+    typer.Option(
+        "--storage",
+        envvar="HPSEARCH_STORAGE",
+        help="Storage URL: sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB.",
+    ),
+]
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    import optuna
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Optuna logs every trial at INFO; the progress bar and summary say it once instead.
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+
+
+@app.command("run")
+def run_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Study config (.toml or .yaml).")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name [demo].")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", envvar="HPSEARCH_STORAGE", help=f"Storage URL [{DEFAULT_STORAGE_URL}]."
+        ),
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", help="Trial budget of the whole study [30].")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop starting trials after this many s.")
+    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Task [classification].")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="digits (built in), a CSV/TSV path, or hf:NAME [digits]."),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Text column of a CSV/TSV [text].")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option("--label-column", help="Label column of a CSV/TSV [label].")
+    ] = None,
+    test_data: Annotated[
+        str | None, typer.Option("--test-data", help="Held-back test CSV/TSV (optional).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial [15].")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N [auto].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed [0].")] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Hide the progress bar.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
+) -> None:
+    """Create (or resume) a study and run it until its trial budget is reached."""
+    from search._config import load_config
+    from search._study import run_study
+
+    _setup_logging(verbose)
+    study_config = load_config(
+        config,
+        study=study,
+        storage=storage,
+        n_trials=n_trials,
+        timeout=timeout,
+        task=task,
+        data=data,
+        text_column=text_column,
+        label_column=label_column,
+        test_data=test_data,
+        epochs=epochs,
+        device=device,
+        seed=seed,
+    )
+    summary = run_study(study_config, progress=not no_progress)
+    for line in summary.lines():
+        typer.echo(line)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, (int, float)):
+        return value.name
+    return value
+
+
+@app.command("best")
+def best_command(
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    evaluate_test: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate-test",
+            help="Score the best model on the held-back test split (computed once, stored).",
+        ),
+    ] = False,
+) -> None:
+    """Print the best trial: number, value, params and user attributes."""
+    from search._study import best_trial, evaluate_best_on_test
+
+    _setup_logging()
+    trial = best_trial(study, storage)
+    record: dict[str, Any] = {
+        "number": trial.number,
+        "value": trial.value,
+        "params": trial.params,
+        "user_attrs": {k: v for k, v in trial.user_attrs.items() if k != "val_history"},
+    }
+    if evaluate_test:
+        record["test"] = evaluate_best_on_test(study, storage)
+    if as_json:
+        typer.echo(json.dumps(_jsonable(record), indent=2))
+        return
+    typer.echo(f"best trial: #{record['number']}  value: {record['value']:.6g}")
+    typer.echo("params:")
+    for key, value in record["params"].items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo("user attributes:")
+    for key, value in record["user_attrs"].items():
+        typer.echo(f"  {key}: {value}")
+    if evaluate_test:
+        test = record["test"]
+        scores = ", ".join(f"{k}={test[k]:.4f}" for k in ("accuracy", "macro_f1", "loss"))
+        note = " (stored result of an earlier evaluation)" if test["cached"] else ""
+        typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
+
+
+@app.command("status")
+def status_command(
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show trial counts by state and the best value so far."""
+    from search._study import study_status
+
+    _setup_logging()
+    status = study_status(study, storage)
+    if as_json:
+        typer.echo(json.dumps(_jsonable(status), indent=2))
+        return
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in status["counts"].items()) or "no trials"
+    budget = f" (budget {status['budget']})" if status["budget"] else ""
+    typer.echo(f"study {study!r}: {counts}{budget}")
+    typer.echo(f"directions: {', '.join(status['directions'])}; metric: {status['metric']}")
+    typer.echo(f"best value: {status['best_value']}")
 
 
 def main() -> None:

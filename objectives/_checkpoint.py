@@ -1,0 +1,58 @@
+"""Rebuild a trained model from a checkpoint dict, and encode new inputs for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from objectives._data import PAD_ID, UNK_ID, tokenize
+from objectives._models import ClassifierConfig, SequenceClassifier
+from objectives.errors import ObjectiveError
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model a checkpoint describes, in eval mode, and what is needed to use it.
+
+    Args:
+        checkpoint: A dict saved by an objective (``state_dict`` + config + preprocessing).
+
+    Returns:
+        ``(model, info)``: ``info`` holds ``label_names``, ``vocabulary``, ``min_freq``,
+        ``max_length``, ``params`` and the validation ``metrics`` of the saved epoch.
+    """
+    kind = checkpoint.get("kind")
+    if kind != "sequence_classifier":
+        raise ObjectiveError(
+            f"checkpoint kind {kind!r} is not known; accepted: sequence_classifier"
+        )
+    model = SequenceClassifier(ClassifierConfig.from_dict(checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    info = {
+        **checkpoint["preprocessing"],
+        "params": checkpoint["params"],
+        "metrics": checkpoint["metrics"],
+        "kind": kind,
+    }
+    return model, info
+
+
+def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids ``[N, T]`` and lengths ``[N]`` for new texts, as the saved model expects.
+
+    Args:
+        texts: Raw texts.
+        info: The ``info`` returned by :func:`model_from_checkpoint` (or ``load_best_model``).
+    """
+    vocabulary = info.get("vocabulary")
+    if vocabulary is None:
+        raise ObjectiveError("this model reads float features, not texts; pass feature tensors")
+    token_to_id = {token: i for i, token in enumerate(vocabulary)}
+    max_length = int(info["max_length"])
+    rows = [tokenize(text)[:max_length] or ["<unk>"] for text in texts]
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor([token_to_id.get(token, UNK_ID) for token in row])
+    return ids, torch.tensor([len(row) for row in rows], dtype=torch.long)
