@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search import ConfigError, build_config, load_config
+
+TOML = """
+study = "mine"
+n_trials = 7
+epochs = 3
+metric = "macro_f1"
+
+[task]
+data = "digits"
+
+[pruner]
+name = "successive_halving"
+min_resource = 1
+
+[space]
+cell = {type = "categorical", choices = ["gru", "lstm"]}
+hidden_size = 32
+"""
+
+YAML = """
+study: mine
+n_trials: 7
+epochs: 3
+metric: macro_f1
+task: {data: digits}
+pruner: {name: successive_halving, min_resource: 1}
+space:
+  cell: {type: categorical, choices: [gru, lstm]}
+  hidden_size: 32
+"""
+
+
+@pytest.mark.parametrize(("name", "text"), [("study.toml", TOML), ("study.yaml", YAML)])
+def test_toml_and_yaml_give_the_same_config(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    config = load_config(path)
+    assert config.study == "mine" and config.n_trials == 7 and config.epochs == 3
+    assert config.metric == ["macro_f1"] and config.direction == ["maximize"]
+    assert isinstance(config.build_pruner(), optuna.pruners.SuccessiveHalvingPruner)
+    space = config.to_dict()["space"]
+    assert space["cell"]["choices"] == ["gru", "lstm"]  # narrowed
+    assert space["hidden_size"] == 32  # fixed
+    assert "lr" in space  # the rest of the task's default space stays
+
+
+def test_flags_override_the_file(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(TOML)
+    config = load_config(path, study="other", n_trials=2, data="reviews.csv", text_column="review")
+    assert (config.study, config.n_trials) == ("other", 2)
+    assert config.task.data == "reviews.csv" and config.task.text_column == "review"
+    assert "min_freq" in config.to_dict()["space"]  # text data searches the vocabulary too
+
+
+def test_two_objectives_default_to_no_pruning_and_infer_directions():
+    config = build_config({"metric": ["accuracy", "train_seconds"]})
+    assert config.direction == ["maximize", "minimize"]
+    assert isinstance(config.build_pruner(), optuna.pruners.NopPruner)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"n_trails": 3}, "unknown key 'n_trails' in the config; accepted: study, storage, n_trials"),
+        ({"task": {"name": "translation"}}, "task 'translation' is not known; accepted: classification"),
+        ({"task": {"dta": "x"}}, r"unknown key 'dta' in \[task\]"),
+        ({"metric": "bleu"}, "metric 'bleu' is not accepted; accepted: accuracy, macro_f1, loss"),
+        ({"direction": "up"}, "direction 'up' is not accepted; accepted: maximize, minimize"),
+        ({"sampler": {"name": "annealing"}}, "sampler 'annealing' is not known; accepted: tpe"),
+        ({"pruner": {"name": "median", "n_warmup": 2}}, "pruner 'median' has no setting 'n_warmup'; accepted: n_startup_trials"),
+        ({"pruner": {"name": "percentile"}}, "pruner 'percentile'"),
+        ({"metric": ["accuracy", "train_seconds"], "pruner": {"name": "median"}}, "Optuna does not prune multi-objective studies"),
+        ({"n_trials": 0}, "n_trials must be at least 1, but got 0"),
+        ({"space": {"cell": {"type": "categorical", "choices": ["gru", "cnn"]}}}, "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm"),
+        ({"space": {"hidden_size": {"type": "int", "low": 256, "high": 16}}}, "low \\(256\\) must not be greater than high \\(16\\)"),
+        ({"device": "tpu"}, "device 'tpu' is not accepted"),
+    ],
+)
+def test_bad_values_name_themselves_and_what_is_accepted(layer, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(layer)
+
+
+def test_unparsable_or_unknown_files_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("study = [")
+    with pytest.raises(ConfigError, match="does not parse"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="extension '.ini'"):
+        (tmp_path / "x.ini").write_text("")
+        load_config(tmp_path / "x.ini")
