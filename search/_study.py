@@ -116,15 +116,40 @@ def _check_same_problem(config: StudyConfig, stored: dict[str, Any]) -> None:
             )
 
 
-def stored_config(study: optuna.Study, **overrides: Any) -> StudyConfig:
+def stored_config(optuna_study: optuna.Study, **overrides: Any) -> StudyConfig:
     """The config a study was created with (plus ``overrides``), for workers and reports."""
-    stored = study.user_attrs.get(CONFIG_ATTR)
+    stored = optuna_study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         raise StudyError(
-            f"study {study.study_name!r} was not created by hpsearch (no stored config); "
+            f"study {optuna_study.study_name!r} was not created by hpsearch (no stored config); "
             "run `hpsearch run --config FILE --study NAME` to create it"
         )
     return build_config(stored, {k: v for k, v in overrides.items() if v is not None})
+
+
+def worker_config(
+    study_name: str,
+    storage_url: str,
+    *,
+    config_path: str | None = None,
+    **overrides: Any,
+) -> StudyConfig:
+    """The config a worker runs: the study's stored one, else a file's, else the defaults.
+
+    ``overrides`` (``n_trials``, ``timeout``, ``device``, ...) win over either.
+    """
+    from search._config import load_config
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    names = {"study": study_name, "storage": storage_url}
+    if config_path is not None:
+        return load_config(config_path, **names, **overrides)
+    backend = storage.open_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=backend)
+    except KeyError:
+        return load_config(None, **names, **overrides)
+    return stored_config(study, **names, **overrides)
 
 
 def load_data(config: StudyConfig) -> ClassificationData:
@@ -380,4 +405,5 @@ __all__ = [
     "run_study",
     "stored_config",
     "study_status",
+    "worker_config",
 ]

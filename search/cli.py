@@ -192,6 +192,110 @@ def status_command(
     typer.echo(f"best value: {status['best_value']}")
 
 
+@app.command("create")
+def create_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Study config (.toml or .yaml).")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", envvar="HPSEARCH_STORAGE", help="Storage URL.")
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
+    ] = None,
+) -> None:
+    """Create a study from a config without running it (idempotent); workers then join it."""
+    from search._config import load_config
+    from search._study import create_study
+
+    _setup_logging()
+    study_config = load_config(config, study=study, storage=storage, n_trials=n_trials)
+    created = create_study(study_config)
+    counts = len(created.trials)
+    typer.echo(
+        f"study {study_config.study!r} is ready in {study_config.storage} "
+        f"({counts} trials so far, budget {study_config.n_trials})"
+    )
+
+
+@app.command("worker")
+def worker_command(
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="Config for a study that does not exist yet."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", envvar="HPSEARCH_DEVICE", help="cpu, cuda, cuda:N.")
+    ] = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option("--n-trials", help="Trial budget of the whole study (not of this worker)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Start no new trial after this many s.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = True,
+) -> None:
+    """Join a study (existing or new) and run trials until the study's budget is reached."""
+    from search._study import run_study, worker_config
+
+    _setup_logging(verbose)
+    study_config = worker_config(
+        study, storage, config_path=config, device=device, n_trials=n_trials, timeout=timeout
+    )
+    summary = run_study(study_config, progress=False)
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@app.command("launch")
+def launch_command(
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Config used to create the study.")
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option("--gpus", help="GPU indices to use, e.g. 0,1 (none: CPU).")
+    ] = None,
+    workers_per_gpu: Annotated[
+        int, typer.Option("--workers-per-gpu", help="Worker processes per GPU.")
+    ] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", help="CPU worker processes when no --gpus are given.")
+    ] = 2,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Workers start no new trial after this.")
+    ] = None,
+) -> None:
+    """Start and supervise worker processes on this host, one combined progress line."""
+    from search._launch import Launcher, parse_gpus, plan_slots
+    from search._study import create_study, worker_config
+
+    _setup_logging()
+    slots = plan_slots(parse_gpus(gpus), workers_per_gpu, workers)
+    study_config = worker_config(
+        study, storage, config_path=config, n_trials=n_trials, timeout=timeout
+    )
+    # Create the study once here, so the workers do not race to create it.
+    shared = create_study(study_config)
+    args = ["--study", study, "--storage", storage]
+    if timeout is not None:
+        args += ["--timeout", str(timeout)]
+    if gpus:
+        args += ["--device", "cuda"]
+    launcher = Launcher(slots, args, shared, study_config.n_trials, echo=typer.echo)
+    raise typer.Exit(launcher.run())
+
+
 def main() -> None:
     """Console-script entry point: run the app, print user errors as one line, exit 2."""
     try:
