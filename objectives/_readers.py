@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +67,7 @@ class TaggedCorpus:
         return sorted({tag for tags in self.tags for tag in tags})
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _iter_lines(path: Path) -> Generator[tuple[int, str], None, None]:
     """Yield ``(line_number, line)`` with line endings, trailing blanks and a BOM removed.
 
     Decoding line by line (rather than through a text wrapper) is what lets a bad byte be
