@@ -10,6 +10,7 @@ import pytest
 from objectives._readers import (
     TaggedCorpus,
     detect_iob_scheme,
+    load_tagged_hf,
     read_conll2003_file,
     read_conllu_file,
     read_tagged_file,
@@ -240,6 +241,24 @@ def test_hf_rows_map_tag_ids_through_class_label_names() -> None:
     assert corpus.tags == [["B-ORG", "O"], ["B-PER", "I-PER"]]
     with pytest.raises(ObjectiveError, match="no column 'pos_tags'.*tokens, ner_tags"):
         tagged_corpus_from_hf(split, "pos_tags")
+
+
+def test_load_tagged_hf_loads_the_named_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = datasets.Dataset.from_dict({"tokens": [["Hi", "Bob"]], "pos_tags": [["INTJ", "PROPN"]]})
+    calls = []
+
+    def fake_load_dataset(name: str, config: str | None, *, split: str) -> object:
+        calls.append((name, config, split))
+        return rows
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+
+    corpus = load_tagged_hf("universal_dependencies", "validation", "pos_tags", config="en_ewt")
+
+    assert calls == [("universal_dependencies", "en_ewt", "validation")]
+    assert corpus.tags == [["INTJ", "PROPN"]]
+    assert corpus.source == "hf:universal_dependencies/en_ewt[validation]"
 
 
 def test_hf_integer_tags_without_names_are_rejected() -> None:
