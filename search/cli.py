@@ -46,3 +46,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+# Report commands live in their own module so this file stays easy to merge.
+from search._report_cli import import_csv_command, report_command, trials_command  # noqa: E402
+
+app.command("report")(report_command)
+app.command("trials")(trials_command)
+app.command("import-csv")(import_csv_command)
