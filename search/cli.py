@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from search._cli_options import StorageOption, StudyOption
+from search._report_cli import import_csv_command, report_command, trials_command
 from search.errors import USER_ERRORS
 from storage import DEFAULT_STORAGE_URL
 
@@ -24,16 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-StudyOption = Annotated[str, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name.")]
-StorageOption = Annotated[
-    str,
-    typer.Option(
-        "--storage",
-        envvar="HPSEARCH_STORAGE",
-        help="Storage URL: sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB.",
-    ),
-]
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -294,6 +286,11 @@ def launch_command(
         args += ["--device", "cuda"]
     launcher = Launcher(slots, args, shared, study_config.n_trials, echo=typer.echo)
     raise typer.Exit(launcher.run())
+
+
+app.command("report")(report_command)
+app.command("trials")(trials_command)
+app.command("import-csv")(import_csv_command)
 
 
 def main() -> None:

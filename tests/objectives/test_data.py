@@ -64,7 +64,7 @@ def test_max_length_view_cuts_tokens_and_lengths():
 def test_csv_with_named_columns_and_held_back_test_file(tmp_path):
     train = tmp_path / "reviews.csv"
     test = tmp_path / "test.csv"
-    rows = "\n".join(f'"{t}",{label}' for t, label in zip(*_texts()))
+    rows = "\n".join(f'"{t}",{label}' for t, label in zip(*_texts(), strict=True))
     train.write_text("review,sentiment\n" + rows + "\n")
     test.write_text('review,sentiment\n"good good",pos\n"awful",neg\n')
     data = load_classification_data(
@@ -78,7 +78,9 @@ def test_csv_with_named_columns_and_held_back_test_file(tmp_path):
 def test_missing_column_names_the_column_and_the_available_ones(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text("review,label\nnice,1\nbad,0\n")
-    with pytest.raises(ObjectiveError, match=r"column 'text' is not in .*available columns: review, label"):
+    with pytest.raises(
+        ObjectiveError, match=r"column 'text' is not in .*available columns: review, label"
+    ):
         load_classification_data(str(path))
 
 

@@ -12,8 +12,12 @@ from objectives import ClassifierConfig, EncoderConfig, ObjectiveError, Sequence
 def test_padding_does_not_change_predictions(cell, bidirectional, aggregation):
     torch.manual_seed(0)
     encoder = EncoderConfig(
-        cell=cell, hidden_size=8, num_layers=2, bidirectional=bidirectional,
-        embedding_dim=6, vocabulary_size=20,
+        cell=cell,
+        hidden_size=8,
+        num_layers=2,
+        bidirectional=bidirectional,
+        embedding_dim=6,
+        vocabulary_size=20,
     )
     model = SequenceClassifier(ClassifierConfig(encoder, n_classes=3, aggregation=aggregation))
     model.eval()
@@ -32,7 +36,9 @@ def test_float_feature_inputs_are_projected():
 
 
 def test_bad_shapes_are_rejected_with_the_value():
-    with pytest.raises(ObjectiveError, match="cell 'transformer' is not accepted; accepted: rnn, gru, lstm"):
+    with pytest.raises(
+        ObjectiveError, match="cell 'transformer' is not accepted; accepted: rnn, gru, lstm"
+    ):
         EncoderConfig(cell="transformer", vocabulary_size=5)  # type: ignore[arg-type]
     with pytest.raises(ObjectiveError, match="hidden_size must be at least 1"):
         EncoderConfig(hidden_size=0, vocabulary_size=5)

@@ -28,7 +28,9 @@ def test_same_params_and_seed_reproduce_the_validation_metric(digits):
     values = []
     for _ in range(2):
         study = optuna.create_study(direction="maximize")
-        objective = ClassificationObjective(digits, _fixed(PARAMS), ObjectiveSettings(max_epochs=2, seed=7))
+        objective = ClassificationObjective(
+            digits, _fixed(PARAMS), ObjectiveSettings(max_epochs=2, seed=7)
+        )
         study.optimize(objective, n_trials=1)
         values.append(study.best_trial.user_attrs["val_history"])
     assert values[0] == values[1]
@@ -79,7 +81,9 @@ def test_unknown_hyperparameter_is_named(digits):
 def test_checkpoint_holds_the_best_epoch_state(digits):
     saved = {}
     objective = ClassificationObjective(
-        digits, _fixed(PARAMS), ObjectiveSettings(max_epochs=2),
+        digits,
+        _fixed(PARAMS),
+        ObjectiveSettings(max_epochs=2),
         save_checkpoint=lambda trial, checkpoint: saved.update(checkpoint),
     )
     optuna.create_study(direction="maximize").optimize(objective, n_trials=1)

@@ -68,13 +68,33 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
 @pytest.mark.parametrize(
     ("args", "files", "message"),
     [
-        (["--config", "c.toml"], {"c.toml": "n_trails = 3\n"}, "unknown key 'n_trails' in the config; accepted:"),
-        (["--task", "translation"], {}, "task 'translation' is not known; accepted: classification"),
-        (["--config", "c.toml"], {"c.toml": '[space]\ncell = {type="categorical", choices=["gru","cnn"]}\n'}, "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm"),
-        (["--config", "c.toml"], {"c.toml": "[space]\nhidden_size = {type='int', low=64, high=8}\n"}, "space.hidden_size: low (64) must not be greater than high (8)"),
+        (
+            ["--config", "c.toml"],
+            {"c.toml": "n_trails = 3\n"},
+            "unknown key 'n_trails' in the config; accepted:",
+        ),
+        (
+            ["--task", "translation"],
+            {},
+            "task 'translation' is not known; accepted: classification",
+        ),
+        (
+            ["--config", "c.toml"],
+            {"c.toml": '[space]\ncell = {type="categorical", choices=["gru","cnn"]}\n'},
+            "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm",
+        ),
+        (
+            ["--config", "c.toml"],
+            {"c.toml": "[space]\nhidden_size = {type='int', low=64, high=8}\n"},
+            "space.hidden_size: low (64) must not be greater than high (8)",
+        ),
         (["--data", "empty.csv"], {"empty.csv": "text,label\n"}, "has no rows"),
         (["--data", "one.csv"], {"one.csv": "text,label\na,x\nb,x\n"}, "has only one class ('x')"),
-        (["--data", "r.csv", "--text-column", "review"], {"r.csv": "text,label\na,x\nb,y\n"}, "column 'review' is not in 'r.csv'; available columns: text, label"),
+        (
+            ["--data", "r.csv", "--text-column", "review"],
+            {"r.csv": "text,label\na,x\nb,y\n"},
+            "column 'review' is not in 'r.csv'; available columns: text, label",
+        ),
         (["--storage", "postgresql+psycopg://nobody@127.0.0.1:1/none"], {}, "cannot open storage"),
         (["--storage", "mysql+nodriver://x@y/z"], {}, "storage URL"),
         (["--storage", "not a url"], {}, "is not a valid URL"),
@@ -91,7 +111,7 @@ def test_each_bad_input_is_one_line_and_exit_2(tiny, capsys, args, files, messag
 
 def test_other_direction_is_refused_and_nothing_stored_is_lost(tiny, capsys):
     assert hpsearch(capsys, "run", "--config", "tiny.toml", "--no-progress")[0] == 0
-    (tiny / "loss.toml").write_text(TINY + '\n' .join(["", "metric = 'loss'"]))
+    (tiny / "loss.toml").write_text(TINY + "\n".join(["", "metric = 'loss'"]))
     (tiny / "loss.toml").write_text('metric = "loss"\n' + TINY)
     code, _, err = hpsearch(capsys, "run", "--config", "loss.toml", "--no-progress")
     assert code == 2 and "exists with direction maximize but the config asks for minimize" in err
@@ -100,22 +120,52 @@ def test_other_direction_is_refused_and_nothing_stored_is_lost(tiny, capsys):
 
 def test_console_script_prints_no_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "search.cli", "best", "--study", "missing", "--storage", f"sqlite:///{tmp_path}/x.db"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "search.cli",
+            "best",
+            "--study",
+            "missing",
+            "--storage",
+            f"sqlite:///{tmp_path}/x.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: study 'missing' does not exist in sqlite:///{tmp_path}/x.db; existing studies: none"
+    assert (
+        result.stderr.strip()
+        == f"error: study 'missing' does not exist in sqlite:///{tmp_path}/x.db; existing studies: none"
+    )
 
 
-@pytest.mark.skipif(not (SHARED / "sms_spam").is_dir(), reason="../shared/datasets/sms_spam is absent")
+@pytest.mark.skipif(
+    not (SHARED / "sms_spam").is_dir(), reason="../shared/datasets/sms_spam is absent"
+)
 def test_trains_on_real_text_sms_spam(tiny, capsys):
     lines = (SHARED / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines()
     (tiny / "sms.toml").write_text(
         "n_trials = 2\nepochs = 4\n[pruner]\nname = 'nop'\n[space]\nhidden_size = 16\n"
         "embedding_dim = 32\nbatch_size = 32\nnum_layers = 1\nlr = 0.005\nmax_length = 64\n"
     )
-    (tiny / "sms.tsv").write_text("label\ttext\n" + "\n".join(lines[:1500]) + "\n", encoding="utf-8")
-    code, out, err = hpsearch(capsys, "run", "--config", "sms.toml", "--study", "sms", "--data", "sms.tsv", "--epochs", "4", "--no-progress")
+    (tiny / "sms.tsv").write_text(
+        "label\ttext\n" + "\n".join(lines[:1500]) + "\n", encoding="utf-8"
+    )
+    code, out, err = hpsearch(
+        capsys,
+        "run",
+        "--config",
+        "sms.toml",
+        "--study",
+        "sms",
+        "--data",
+        "sms.tsv",
+        "--epochs",
+        "4",
+        "--no-progress",
+    )
     assert code == 0, err
     study = optuna.load_study(study_name="sms", storage="sqlite:///hpsearch.db")
     assert "min_freq" in study.best_params  # text data: the vocabulary cut-off is searched

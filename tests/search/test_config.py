@@ -68,18 +68,36 @@ def test_two_objectives_default_to_no_pruning_and_infer_directions():
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        ({"n_trails": 3}, "unknown key 'n_trails' in the config; accepted: study, storage, n_trials"),
-        ({"task": {"name": "translation"}}, "task 'translation' is not known; accepted: classification"),
+        (
+            {"n_trails": 3},
+            "unknown key 'n_trails' in the config; accepted: study, storage, n_trials",
+        ),
+        (
+            {"task": {"name": "translation"}},
+            "task 'translation' is not known; accepted: classification",
+        ),
         ({"task": {"dta": "x"}}, r"unknown key 'dta' in \[task\]"),
         ({"metric": "bleu"}, "metric 'bleu' is not accepted; accepted: accuracy, macro_f1, loss"),
         ({"direction": "up"}, "direction 'up' is not accepted; accepted: maximize, minimize"),
         ({"sampler": {"name": "annealing"}}, "sampler 'annealing' is not known; accepted: tpe"),
-        ({"pruner": {"name": "median", "n_warmup": 2}}, "pruner 'median' has no setting 'n_warmup'; accepted: n_startup_trials"),
+        (
+            {"pruner": {"name": "median", "n_warmup": 2}},
+            "pruner 'median' has no setting 'n_warmup'; accepted: n_startup_trials",
+        ),
         ({"pruner": {"name": "percentile"}}, "pruner 'percentile'"),
-        ({"metric": ["accuracy", "train_seconds"], "pruner": {"name": "median"}}, "Optuna does not prune multi-objective studies"),
+        (
+            {"metric": ["accuracy", "train_seconds"], "pruner": {"name": "median"}},
+            "Optuna does not prune multi-objective studies",
+        ),
         ({"n_trials": 0}, "n_trials must be at least 1, but got 0"),
-        ({"space": {"cell": {"type": "categorical", "choices": ["gru", "cnn"]}}}, "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm"),
-        ({"space": {"hidden_size": {"type": "int", "low": 256, "high": 16}}}, "low \\(256\\) must not be greater than high \\(16\\)"),
+        (
+            {"space": {"cell": {"type": "categorical", "choices": ["gru", "cnn"]}}},
+            "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm",
+        ),
+        (
+            {"space": {"hidden_size": {"type": "int", "low": 256, "high": 16}}},
+            "low \\(256\\) must not be greater than high \\(16\\)",
+        ),
         ({"device": "tpu"}, "device 'tpu' is not accepted"),
     ],
 )

@@ -15,7 +15,9 @@ def test_conditional_parameter_exists_only_when_its_condition_holds():
         {
             "cell": {"type": "categorical", "choices": ["rnn", "gru", "lstm"]},
             "bidirectional": {
-                "type": "categorical", "choices": [False, True], "when": {"cell": ["gru", "lstm"]}
+                "type": "categorical",
+                "choices": [False, True],
+                "when": {"cell": ["gru", "lstm"]},
             },
             "hidden_size": 32,
         }
@@ -63,13 +65,25 @@ def test_round_trip_through_config_form():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"h": {"type": "int", "low": 64, "high": 8}}, r"space.h: low \(64\) must not be greater than high \(8\)"),
-        ({"h": {"type": "integer", "low": 1, "high": 2}}, "space.h.type 'integer' is not accepted; accepted: float, int, categorical, fixed"),
+        (
+            {"h": {"type": "int", "low": 64, "high": 8}},
+            r"space.h: low \(64\) must not be greater than high \(8\)",
+        ),
+        (
+            {"h": {"type": "integer", "low": 1, "high": 2}},
+            "space.h.type 'integer' is not accepted; accepted: float, int, categorical, fixed",
+        ),
         ({"h": {"type": "int", "low": 1, "high": 2, "lgo": True}}, "space.h has unknown key 'lgo'"),
-        ({"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}, "a log range needs low > 0"),
+        (
+            {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}},
+            "a log range needs low > 0",
+        ),
         ({"c": {"type": "categorical", "choices": []}}, "choices must be a non-empty list"),
         ({"c": ["a", "b"]}, "is a list; write"),
-        ({"b": {"type": "categorical", "choices": [1, 2], "when": {"cell": ["gru"]}}}, "refers to 'cell', which is not a parameter defined before it"),
+        (
+            {"b": {"type": "categorical", "choices": [1, 2], "when": {"cell": ["gru"]}}},
+            "refers to 'cell', which is not a parameter defined before it",
+        ),
     ],
 )
 def test_bad_specs_name_the_value_and_what_is_accepted(spec, message):
@@ -78,5 +92,8 @@ def test_bad_specs_name_the_value_and_what_is_accepted(spec, message):
 
 
 def test_unknown_parameter_names_the_accepted_ones():
-    with pytest.raises(ConfigError, match="space parameter 'hiden' is not a hyperparameter of this task; accepted: a, b"):
+    with pytest.raises(
+        ConfigError,
+        match="space parameter 'hiden' is not a hyperparameter of this task; accepted: a, b",
+    ):
         SearchSpace.from_mapping({"hiden": 3}, accepted=["a", "b"])

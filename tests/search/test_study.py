@@ -13,7 +13,12 @@ from search._study import load_data
 SMALL = {
     "epochs": 4,
     "n_trials": 10,
-    "pruner": {"name": "percentile", "percentile": 60.0, "n_startup_trials": 2, "n_warmup_steps": 0},
+    "pruner": {
+        "name": "percentile",
+        "percentile": 60.0,
+        "n_startup_trials": 2,
+        "n_warmup_steps": 0,
+    },
     "space": {
         "hidden_size": {"type": "int", "low": 8, "high": 32, "log": True},
         "embedding_dim": 8,
@@ -46,7 +51,11 @@ def test_best_params_lie_in_the_search_space(finished):
     config, url, _ = finished
     trial = search.best_trial("digits", url)
     assert config.search_space().contains(trial.params)
-    assert trial.value == max(t.value for t in optuna.load_study(study_name="digits", storage=url).trials if t.state == TrialState.COMPLETE)
+    assert trial.value == max(
+        t.value
+        for t in optuna.load_study(study_name="digits", storage=url).trials
+        if t.state == TrialState.COMPLETE
+    )
 
 
 def test_best_model_predictions_match_the_stored_validation_accuracy(finished):
@@ -89,16 +98,23 @@ def test_resumed_study_keeps_its_trials_and_extends_the_budget(tmp_path):
 
 def test_existing_study_with_another_direction_is_refused_untouched(tmp_path):
     url = f"sqlite:///{tmp_path}/dir.db"
-    search.run_study(search.build_config(SMALL, {"n_trials": 1, "epochs": 1, "study": "d", "storage": url}), progress=False)
+    search.run_study(
+        search.build_config(SMALL, {"n_trials": 1, "epochs": 1, "study": "d", "storage": url}),
+        progress=False,
+    )
     other = search.build_config(SMALL, {"study": "d", "storage": url, "metric": "loss"})
-    with pytest.raises(search.StudyError, match="exists with direction maximize but the config asks for minimize"):
+    with pytest.raises(
+        search.StudyError, match="exists with direction maximize but the config asks for minimize"
+    ):
         search.run_study(other, progress=False)
     assert len(optuna.load_study(study_name="d", storage=url).trials) == 1
 
 
 def test_missing_study_lists_the_existing_ones(finished):
     _, url, _ = finished
-    with pytest.raises(search.StudyError, match="study 'nope' does not exist .* existing studies: digits"):
+    with pytest.raises(
+        search.StudyError, match="study 'nope' does not exist .* existing studies: digits"
+    ):
         search.best_trial("nope", url)
 
 
@@ -141,7 +157,17 @@ def test_a_stopped_worker_requeues_the_interrupted_trial(tmp_path):
 
 def test_two_objectives_make_a_pareto_study(tmp_path):
     url = f"sqlite:///{tmp_path}/pareto.db"
-    config = search.build_config(SMALL, {"pruner": {"name": "nop"}}, {"metric": ["accuracy", "train_seconds"], "n_trials": 3, "epochs": 1, "study": "p", "storage": url})
+    config = search.build_config(
+        SMALL,
+        {"pruner": {"name": "nop"}},
+        {
+            "metric": ["accuracy", "train_seconds"],
+            "n_trials": 3,
+            "epochs": 1,
+            "study": "p",
+            "storage": url,
+        },
+    )
     summary = search.run_study(config, progress=False)
     assert summary.counts["COMPLETE"] == 3 and summary.best_trials
     with pytest.raises(search.StudyError, match="2 objectives, so no single best trial"):

@@ -1,0 +1,65 @@
+"""The trials of a study as one flat table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+import pandas as pd
+
+_ATTRS = (
+    "number",
+    "state",
+    "value",
+    "datetime_start",
+    "datetime_complete",
+    "duration",
+    "params",
+    "user_attrs",
+)
+
+
+def _flatten_cell(value: Any, prefix: str) -> dict[str, Any]:
+    """Spread a dict into ``prefix.key`` columns; lists become JSON text, one cell each."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat.update(_flatten_cell(inner, f"{prefix}.{key}"))
+        return flat
+    if isinstance(value, (list, tuple)):
+        return {prefix: json.dumps(value, default=str)}
+    return {prefix: value}
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """Optuna's ``trials_dataframe`` with nested user attributes flattened.
+
+    Dict-valued user attributes become one ``user_attrs_<name>.<key>`` column per key;
+    list-valued ones (e.g. ``val_history``) become JSON text, so every cell is a scalar and
+    the table can be written as CSV and read back.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per trial, ordered by trial number.
+    """
+    frame = study.trials_dataframe(attrs=_ATTRS, multi_index=False)
+    if frame.empty:
+        return frame
+    nested = [
+        column
+        for column in frame.columns
+        if column.startswith("user_attrs_")
+        and frame[column].map(lambda v: isinstance(v, (dict, list, tuple))).any()
+    ]
+    for column in nested:
+        spread = pd.DataFrame(
+            [_flatten_cell(value, column) for value in frame[column]], index=frame.index
+        )
+        position = frame.columns.get_loc(column)
+        frame = frame.drop(columns=column)
+        for offset, new_column in enumerate(spread.columns):
+            frame.insert(position + offset, new_column, spread[new_column])
+    return frame.sort_values("number").reset_index(drop=True)

@@ -1,0 +1,79 @@
+"""``hpsearch trials``: the study's trials as one flat table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from typer.testing import CliRunner
+
+import storage
+from search._trials import trials_table
+from search.cli import app
+from search.errors import StudyError
+
+runner = CliRunner()
+
+
+def _study(storage_url: str) -> optuna.Study:
+    study = optuna.create_study(study_name="t", storage=storage.open_storage(storage_url))
+    for index in range(3):
+        trial = study.ask()
+        trial.suggest_categorical("cell", ["gru", "lstm"])
+        trial.set_user_attr("train_seconds", 10.0 * index)
+        trial.set_user_attr("val_history", [{"epoch": 0, "accuracy": 0.5}])
+        trial.set_user_attr("data", {"name": "imdb", "rows": 100})
+        study.tell(trial, 0.1 * index)
+    return study
+
+
+def test_table_flattens_user_attributes(storage_url: str) -> None:
+    table = trials_table(_study(storage_url))
+
+    assert list(table["number"]) == [0, 1, 2]
+    assert list(table["user_attrs_train_seconds"]) == [0.0, 10.0, 20.0]
+    assert table.loc[0, "user_attrs_data.name"] == "imdb"
+    assert json.loads(table.loc[0, "user_attrs_val_history"]) == [{"epoch": 0, "accuracy": 0.5}]
+    assert "params_cell" in table
+
+
+def test_trials_command_prints_the_table(storage_url: str) -> None:
+    _study(storage_url)
+
+    result = runner.invoke(app, ["trials", "--study", "t", "--storage", storage_url])
+
+    assert result.exit_code == 0, result.output
+    assert "params_cell" in result.output and "user_attrs_train_seconds" in result.output
+    assert len(result.output.strip().splitlines()) == 4  # header + 3 trials
+
+
+def test_trials_command_writes_csv_that_reads_back(storage_url: str, tmp_path: Path) -> None:
+    _study(storage_url)
+    path = tmp_path / "trials.csv"
+
+    result = runner.invoke(
+        app, ["trials", "--study", "t", "--storage", storage_url, "--csv", str(path)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "3 trials written" in result.output
+    frame = pd.read_csv(path)
+    assert len(frame) == 3 and "user_attrs_data.rows" in frame
+
+
+def test_study_from_the_environment(storage_url: str, monkeypatch) -> None:
+    _study(storage_url)
+    monkeypatch.setenv("HPSEARCH_STUDY", "t")
+    monkeypatch.setenv("HPSEARCH_STORAGE", storage_url)
+
+    result = runner.invoke(app, ["trials"])
+
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_study_is_a_study_error(storage_url: str) -> None:
+    result = runner.invoke(app, ["trials", "--study", "absent", "--storage", storage_url])
+
+    assert isinstance(result.exception, StudyError)
