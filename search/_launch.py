@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 
@@ -30,6 +33,57 @@ class WorkerSlot:
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
     exit_code: int | None = None
+
+
+class MpsDaemon:
+    """NVIDIA MPS control daemon for this launcher's workers.
+
+    MPS lets the processes sharing a GPU run their kernels concurrently instead of
+    time-slicing it, which is what makes several small-model trials per GPU pay off.
+    Pipe and log folders are private to this launcher so it never touches another user's
+    daemon, and the daemon is stopped when the launcher ends.
+    """
+
+    def __init__(self, gpus: Sequence[str]) -> None:
+        if not gpus:
+            raise ConfigError("--mps needs --gpus: MPS shares GPUs between worker processes")
+        binary = shutil.which("nvidia-cuda-mps-control")
+        if binary is None:
+            raise ConfigError(
+                "--mps needs NVIDIA MPS, but nvidia-cuda-mps-control is not on PATH; install "
+                "the NVIDIA driver utilities or run without --mps"
+            )
+        self.binary = binary
+        folder = Path(tempfile.mkdtemp(prefix="hpsearch-mps-"))
+        self.env = {
+            "CUDA_MPS_PIPE_DIRECTORY": str(folder / "pipe"),
+            "CUDA_MPS_LOG_DIRECTORY": str(folder / "log"),
+            "CUDA_VISIBLE_DEVICES": ",".join(gpus),
+        }
+        for key in ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"):
+            Path(self.env[key]).mkdir(parents=True)
+
+    def start(self) -> None:
+        """Start the daemon (``nvidia-cuda-mps-control -d``)."""
+        result = subprocess.run(
+            [self.binary, "-d"], env={**os.environ, **self.env}, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            reason = (result.stderr or result.stdout).strip().splitlines()
+            raise ConfigError(
+                f"could not start NVIDIA MPS: {reason[0] if reason else result.returncode}; "
+                "run without --mps"
+            )
+
+    def stop(self) -> None:
+        """Ask the daemon to quit once the workers are gone."""
+        subprocess.run(
+            [self.binary], input="quit\n", env={**os.environ, **self.env}, text=True, check=False
+        )
+
+    def worker_env(self) -> dict[str, str]:
+        """Variables a worker needs to reach this daemon."""
+        return {k: v for k, v in self.env.items() if k.startswith("CUDA_MPS_")}
 
 
 def parse_gpus(gpus: str | None) -> list[str]:
@@ -80,6 +134,7 @@ class Launcher:
         budget: int | None,
         echo: Callable[[str], None] = print,
         poll_seconds: float = 2.0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.slots = slots
         self.worker_args = worker_args
@@ -88,9 +143,10 @@ class Launcher:
         self.echo = echo
         self.poll_seconds = poll_seconds
         self.stopping = False
+        self.extra_env = extra_env or {}
 
     def _start(self, slot: WorkerSlot) -> None:
-        env = dict(os.environ)
+        env = {**os.environ, **self.extra_env}
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         else:

@@ -24,7 +24,15 @@ from objectives import (
 )
 from search._checkpoints import CheckpointStore
 from search._config import StudyConfig, build_config
-from search._worker import StopFlag, WorkerResult, count_states, run_trials, stop_on_signals
+from search._worker import (
+    StopFlag,
+    TrialOutOfMemory,
+    WorkerResult,
+    count_states,
+    guard_out_of_memory,
+    run_trials,
+    stop_on_signals,
+)
 from search.errors import ConfigError, StudyError
 
 logger = logging.getLogger("hpsearch")
@@ -278,11 +286,11 @@ def run_study(
         try:
             result = run_trials(
                 study,
-                objective,
+                guard_out_of_memory(objective),
                 n_trials=config.n_trials,
                 timeout=config.timeout,
                 stop=stop,
-                catch=(TrialDiverged, TrialInterrupted),
+                catch=(TrialDiverged, TrialInterrupted, TrialOutOfMemory),
                 callbacks=[keep_best, bar],
             )
         finally:

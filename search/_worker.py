@@ -97,6 +97,37 @@ def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     )
 
 
+class TrialOutOfMemory(RuntimeError):
+    """A trial ran out of accelerator memory; it is failed and the worker goes on."""
+
+
+def guard_out_of_memory(
+    objective: Callable[[optuna.Trial], Any],
+) -> Callable[[optuna.Trial], Any]:
+    """Wrap ``objective`` so CUDA out-of-memory fails only that trial, with the reason.
+
+    The memory the trial held is released before the next trial starts, so a too-large
+    configuration does not take the worker (and the other trials sharing its GPU) down.
+    """
+    import gc
+
+    import torch
+
+    def guarded(trial: optuna.Trial) -> Any:
+        try:
+            return objective(trial)
+        except torch.cuda.OutOfMemoryError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+            trial.set_user_attr("fail_reason", f"CUDA out of memory: {reason}")
+        # Outside the except block, so the traceback (and the tensors it pins) is gone.
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise TrialOutOfMemory(trial.user_attrs.get("fail_reason", "CUDA out of memory"))
+
+    return guarded
+
+
 def run_trials(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],

@@ -267,13 +267,18 @@ def launch_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Workers start no new trial after this.")
     ] = None,
+    mps: Annotated[
+        bool,
+        typer.Option("--mps", help="Run the GPU workers under an NVIDIA MPS daemon."),
+    ] = False,
 ) -> None:
     """Start and supervise worker processes on this host, one combined progress line."""
-    from search._launch import Launcher, parse_gpus, plan_slots
+    from search._launch import Launcher, MpsDaemon, parse_gpus, plan_slots
     from search._study import create_study, worker_config
 
     _setup_logging()
     slots = plan_slots(parse_gpus(gpus), workers_per_gpu, workers)
+    daemon = MpsDaemon(parse_gpus(gpus)) if mps else None  # checked before touching storage
     study_config = worker_config(
         study, storage, config_path=config, n_trials=n_trials, timeout=timeout
     )
@@ -284,8 +289,22 @@ def launch_command(
         args += ["--timeout", str(timeout)]
     if gpus:
         args += ["--device", "cuda"]
-    launcher = Launcher(slots, args, shared, study_config.n_trials, echo=typer.echo)
-    raise typer.Exit(launcher.run())
+    if daemon is not None:
+        daemon.start()
+    try:
+        launcher = Launcher(
+            slots,
+            args,
+            shared,
+            study_config.n_trials,
+            echo=typer.echo,
+            extra_env=daemon.worker_env() if daemon else None,
+        )
+        code = launcher.run()
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    raise typer.Exit(code)
 
 
 app.command("report")(report_command)

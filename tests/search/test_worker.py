@@ -1,0 +1,207 @@
+"""The worker loop against real processes: budgets, signals and failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from search import StopFlag, run_trials
+from search._worker import TrialOutOfMemory, guard_out_of_memory
+
+SLOW = """
+n_trials = 4
+epochs = 60
+[pruner]
+name = "nop"
+[space]
+hidden_size = 8
+embedding_dim = 8
+num_layers = 1
+batch_size = 128
+"""
+
+FAST = """
+n_trials = 6
+epochs = 1
+[pruner]
+name = "nop"
+[space]
+hidden_size = 8
+embedding_dim = 8
+num_layers = 1
+batch_size = 128
+"""
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_out_of_memory_fails_only_that_trial():
+    calls = {"n": 0}
+
+    def objective(trial):
+        calls["n"] += 1
+        trial.suggest_float("x", 0, 1)
+        if calls["n"] == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return 1.0
+
+    study = optuna.create_study()
+    result = run_trials(
+        study, guard_out_of_memory(objective), n_trials=2, catch=(TrialOutOfMemory,)
+    )
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert (
+        study.trials[0]
+        .user_attrs["fail_reason"]
+        .startswith("CUDA out of memory: CUDA out of memory. Tried")
+    )
+    assert result.trials_run == 3
+
+
+def test_budget_counts_the_whole_study_not_the_worker():
+    study = optuna.create_study()
+    for _ in range(3):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    result = run_trials(study, lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    assert result.trials_run == 2 and len(study.trials) == 5
+
+
+def test_a_set_stop_flag_starts_no_trial():
+    stop = StopFlag()
+    stop.set("SIGTERM")
+    study = optuna.create_study()
+    result = run_trials(study, lambda t: 0.0, n_trials=5, stop=stop)
+    assert result.stopped_by == "SIGTERM" and study.trials == []
+
+
+def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(tmp_path):
+    (tmp_path / "slow.toml").write_text(SLOW)
+    url = f"sqlite:///{tmp_path}/w.db"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "search.cli",
+            "worker",
+            "--study",
+            "w",
+            "--storage",
+            url,
+            "--config",
+            "slow.toml",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def running_with_epochs():
+            try:
+                study = optuna.load_study(study_name="w", storage=url)
+            except KeyError:
+                return None
+            running = study.get_trials(states=(TrialState.RUNNING,))
+            return running and len(running[0].intermediate_values) >= 2
+
+        _wait_for(running_with_epochs, 90, "a trial to run two epochs")
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    assert "stopped by SIGTERM" in output
+    trials = optuna.load_study(study_name="w", storage=url).trials
+    interrupted = trials[0]
+    assert interrupted.state == TrialState.FAIL
+    assert interrupted.user_attrs["fail_reason"] == "interrupted"
+    assert 2 <= interrupted.user_attrs["epochs_run"] < 60
+    queued = trials[1]
+    assert queued.state == TrialState.WAITING
+    assert queued.system_attrs["fixed_params"] == interrupted.params
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_launch_runs_cpu_workers_to_exactly_the_study_budget(tmp_path):
+    (tmp_path / "fast.toml").write_text(FAST)
+    url = f"sqlite:///{tmp_path}/l.db"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "search.cli",
+            "launch",
+            "--study",
+            "l",
+            "--storage",
+            url,
+            "--config",
+            "fast.toml",
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = optuna.load_study(study_name="l", storage=url)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    # Two workers may both start the last trial: at most one over, never under.
+    assert 6 <= len(finished) <= 7
+    assert "[l] " in result.stdout and "workers alive 0/2" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpus", "a,b"], "--gpus 'a,b' is not accepted; accepted: comma-separated GPU indices"),
+        (["--mps"], "--mps needs --gpus"),
+        (["--workers", "0"], "worker counts must be at least 1"),
+    ],
+)
+def test_launch_rejects_bad_options(tmp_path, args, message):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "search.cli",
+            "launch",
+            "--storage",
+            f"sqlite:///{tmp_path}/x.db",
+            *args,
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing created for a bad command
