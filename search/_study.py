@@ -241,6 +241,7 @@ def run_study(
     progress: bool = True,
     stop: StopFlag | None = None,
     data: ClassificationData | None = None,
+    heartbeat_interval: int | None = None,
 ) -> RunSummary:
     """Create or resume ``config``'s study and run trials until its budget is reached.
 
@@ -250,12 +251,19 @@ def run_study(
         stop: Stop flag (SIGTERM/SIGINT set it); the trial in progress ends at its next
             epoch boundary and is re-queued.
         data: Preloaded data (loaded from the config when ``None``).
+        heartbeat_interval: Seconds between heartbeats of the running trial; a trial whose
+            worker dies is failed after three intervals and its parameters re-queued.
+            ``None`` turns heartbeats off (one process alone needs none).
 
     Returns:
         A :class:`RunSummary`.
     """
     device = resolve_device(config.device)
-    backend = storage.open_storage(config.storage)
+    backend = storage.open_storage(
+        config.storage,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=3 * heartbeat_interval if heartbeat_interval else None,
+    )
     # Data first: a bad data setting must fail before the stored study is touched.
     data = data or load_data(config)
     study = create_study(config, backend)

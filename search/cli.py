@@ -231,6 +231,15 @@ def worker_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Start no new trial after this many s.")
     ] = None,
+    heartbeat_interval: Annotated[
+        int,
+        typer.Option(
+            "--heartbeat-interval",
+            envvar="HPSEARCH_HEARTBEAT_INTERVAL",
+            help="Seconds between heartbeats; a worker silent for 3 intervals is presumed dead "
+            "and its trial is failed and re-queued.",
+        ),
+    ] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = True,
 ) -> None:
     """Join a study (existing or new) and run trials until the study's budget is reached."""
@@ -240,7 +249,7 @@ def worker_command(
     study_config = worker_config(
         study, storage, config_path=config, device=device, n_trials=n_trials, timeout=timeout
     )
-    summary = run_study(study_config, progress=False)
+    summary = run_study(study_config, progress=False, heartbeat_interval=heartbeat_interval)
     for line in summary.lines():
         typer.echo(line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,23 @@ def _engine_kwargs(parsed: URL) -> dict[str, Any]:
     }
 
 
-def open_storage(url: str = DEFAULT_STORAGE_URL) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str = DEFAULT_STORAGE_URL,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    retry_stale_trials: int | None = 3,
+) -> optuna.storages.BaseStorage:
     """Open the Optuna storage behind ``url``.
 
     Args:
         url: ``sqlite:///file.db`` (default) or ``postgresql+psycopg://user@host/db``.
+        heartbeat_interval: Seconds between a running trial's heartbeats; ``None`` turns
+            heartbeats off. A trial silent for ``grace_period`` is failed as stale.
+        grace_period: Seconds without a heartbeat before a trial counts as dead
+            (default: twice the interval).
+        retry_stale_trials: How many times a stale trial's parameters are queued again
+            (Optuna's ``RetryHeartbeatStaleTrialCallback``); ``0`` never re-queues.
 
     Returns:
         An Optuna storage that ``optuna.load_study`` and optuna-dashboard also read.
@@ -77,7 +90,23 @@ def open_storage(url: str = DEFAULT_STORAGE_URL) -> optuna.storages.BaseStorage:
                 f"storage URL {url!r} points into folder {str(folder)!r}, which does not exist"
             )
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(parsed))
+        heartbeat: dict[str, Any] = {}
+        if heartbeat_interval is not None:
+            heartbeat = {
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": grace_period,
+            }
+            if retry_stale_trials:
+                heartbeat["heartbeat_stale_trial_callback"] = (
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retry_stale_trials)
+                )
+        with warnings.catch_warnings():
+            # Heartbeats are marked experimental in Optuna 5; hpsearch relies on them on
+            # purpose (crashed workers' trials must fail and be retried), so no warning.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=_engine_kwargs(parsed), **heartbeat
+            )
     except NoSuchModuleError:
         raise StorageError(
             f"storage URL {url!r} names a driver that is not installed; accepted: {_ACCEPTED}"

@@ -205,3 +205,72 @@ def test_launch_rejects_bad_options(tmp_path, args, message):
     )
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "x.db").exists()  # nothing created for a bad command
+
+
+CRASH = """
+n_trials = 2
+epochs = 12
+[pruner]
+name = "nop"
+[space]
+hidden_size = 8
+embedding_dim = 8
+num_layers = 1
+batch_size = 64
+"""
+
+
+def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(tmp_path):
+    (tmp_path / "crash.toml").write_text(CRASH)
+    url = f"sqlite:///{tmp_path}/c.db"
+    command = [
+        sys.executable,
+        "-m",
+        "search.cli",
+        "worker",
+        "--study",
+        "c",
+        "--storage",
+        url,
+        "--config",
+        "crash.toml",
+        "--heartbeat-interval",
+        "1",
+    ]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+
+        def mid_trial():
+            try:
+                study = optuna.load_study(study_name="c", storage=url)
+            except KeyError:
+                return None
+            running = study.get_trials(states=(TrialState.RUNNING,))
+            return running and len(running[0].intermediate_values) >= 1 and running[0]
+
+        victim = _wait_for(mid_trial, 90, "a trial in the middle of training")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    killed_at = time.monotonic()
+    second = subprocess.run(
+        command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    study = optuna.load_study(study_name="c", storage=url)
+    by_number = {t.number: t for t in study.trials}
+    dead = by_number[victim.number]
+    assert dead.state == TrialState.FAIL  # failed by the heartbeat, not left RUNNING
+    assert dead.datetime_complete is not None
+    # Optuna's RetryHeartbeatStaleTrialCallback queued the same parameters again.
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].params == victim.params
+    assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 2
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert time.monotonic() - killed_at < 120
