@@ -12,6 +12,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from storage._retry import ResilientRDBStorage
 from storage.errors import StorageError
 
 DEFAULT_STORAGE_URL = "sqlite:///hpsearch.db"
@@ -83,37 +84,38 @@ def open_storage(
         StorageError: The URL is bad or the database cannot be reached.
     """
     parsed = parse_storage_url(url)
+    shown = parsed.render_as_string(hide_password=True)  # never print a password
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():
             raise StorageError(
-                f"storage URL {url!r} points into folder {str(folder)!r}, which does not exist"
+                f"storage URL {shown!r} points into folder {str(folder)!r}, which does not exist"
             )
     try:
-        heartbeat: dict[str, Any] = {}
-        if heartbeat_interval is not None:
-            heartbeat = {
-                "heartbeat_interval": heartbeat_interval,
-                "grace_period": grace_period,
-            }
-            if retry_stale_trials:
-                heartbeat["heartbeat_stale_trial_callback"] = (
-                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retry_stale_trials)
-                )
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5; hpsearch relies on them on
             # purpose (crashed workers' trials must fail and be retried), so no warning.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=_engine_kwargs(parsed), **heartbeat
-            )
+            heartbeat: dict[str, Any] = {}
+            if heartbeat_interval is not None:
+                heartbeat = {
+                    "heartbeat_interval": heartbeat_interval,
+                    "grace_period": grace_period,
+                }
+                if retry_stale_trials:
+                    heartbeat["heartbeat_stale_trial_callback"] = (
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=retry_stale_trials
+                        )
+                    )
+            storage = ResilientRDBStorage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
     except NoSuchModuleError:
         raise StorageError(
-            f"storage URL {url!r} names a driver that is not installed; accepted: {_ACCEPTED}"
+            f"storage URL {shown!r} names a driver that is not installed; accepted: {_ACCEPTED}"
         ) from None
     except (SQLAlchemyError, ImportError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise StorageError(f"cannot open storage {url!r}: {reason}") from None
+        raise StorageError(f"cannot open storage {shown!r}: {reason}") from None
     if parsed.get_backend_name() == "sqlite":
         with storage.engine.connect() as connection:
             # WAL lets readers (the dashboard, `hpsearch status`) run while a worker writes.
