@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -17,7 +18,13 @@ from storage.errors import StorageError
 
 DEFAULT_STORAGE_URL = "sqlite:///hpsearch.db"
 
-_ACCEPTED = "sqlite:///FILE.db, postgresql+psycopg://USER@HOST/DB"
+_ACCEPTED = (
+    "sqlite:///FILE.db, postgresql+psycopg://USER@HOST/DB, journal:///FILE.log, redis://HOST:6379/0"
+)
+_JOURNAL_PREFIX = "journal://"
+_REDIS_PREFIXES = ("redis://", "rediss://")
+
+logger = logging.getLogger("hpsearch.storage")
 
 
 def parse_storage_url(url: str) -> URL:
@@ -83,6 +90,14 @@ def open_storage(
     Raises:
         StorageError: The URL is bad or the database cannot be reached.
     """
+    if url.startswith(_JOURNAL_PREFIX) or url.startswith(_REDIS_PREFIXES):
+        if heartbeat_interval is not None:
+            logger.warning(
+                "heartbeats need a database storage (sqlite or postgresql); with %s a crashed "
+                "worker's trial stays RUNNING",
+                url.split("://", 1)[0],
+            )
+        return _open_journal(url)
     parsed = parse_storage_url(url)
     shown = parsed.render_as_string(hide_password=True)  # never print a password
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -123,6 +138,38 @@ def open_storage(
     return storage
 
 
+def _journal_path(url: str) -> Path:
+    path = url[len(_JOURNAL_PREFIX) :]
+    if not path:
+        raise StorageError(f"storage URL {url!r} names no file; accepted: journal:///FILE.log")
+    return Path(path).expanduser().resolve()
+
+
+def _open_journal(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna journal storage: an append-only log in a file or in Redis."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+    if url.startswith(_JOURNAL_PREFIX):
+        path = _journal_path(url)
+        if not path.parent.is_dir():
+            raise StorageError(
+                f"storage URL {url!r} points into folder {str(path.parent)!r}, which does not exist"
+            )
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        backend = JournalRedisBackend(url)
+        backend._redis.ping()  # fail now, with the URL, rather than at the first trial
+    except ImportError:
+        raise StorageError(
+            f"storage URL {url!r} needs the redis package: pip install redis"
+        ) from None
+    except Exception as exc:  # redis raises ConnectionError, ValueError for bad URLs, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {url!r}: {reason}") from None
+    return JournalStorage(backend)
+
+
 def artifact_dir_for(url: str) -> Path:
     """Folder where trial checkpoints of the studies in ``url`` are kept.
 
@@ -132,6 +179,10 @@ def artifact_dir_for(url: str) -> Path:
     override = os.environ.get("HPSEARCH_ARTIFACTS")
     if override:
         return Path(override).expanduser().resolve()
+    if url.startswith(_JOURNAL_PREFIX):
+        return _journal_path(url).parent / "hpsearch-artifacts"
+    if url.startswith(_REDIS_PREFIXES):
+        return Path("hpsearch-artifacts").resolve()
     parsed = parse_storage_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         database = Path(parsed.database).expanduser().resolve()

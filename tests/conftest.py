@@ -48,11 +48,13 @@ def postgres_url() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
 def storage_url(request, tmp_path) -> str:
     """Each backend a user can pick; PostgreSQL tests share the session's database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/studies.db"
+    if request.param == "journal":
+        return f"journal://{tmp_path}/studies.log"
     return request.getfixturevalue("postgres_url")
 
 

@@ -11,6 +11,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @pytest.fixture
-def storage_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite storage URL in the test's temporary folder."""
     return f"sqlite:///{tmp_path / 'studies.db'}"

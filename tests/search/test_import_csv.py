@@ -48,25 +48,25 @@ def _one_factor_csv(tmp_path: Path, factor: str) -> Path:
     return path
 
 
-def _import(path: Path, storage_url: str, study: str, *extra: str) -> str:
+def _import(path: Path, sqlite_url: str, study: str, *extra: str) -> str:
     result = runner.invoke(
         app,
-        ["import-csv", str(path), "--study", study, "--storage", storage_url, *extra],
+        ["import-csv", str(path), "--study", study, "--storage", sqlite_url, *extra],
     )
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     return result.output
 
 
 def test_fold_grid_becomes_complete_trials_with_inferred_distributions(
-    storage_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "grid.csv"
     path.write_text(FOLD_GRID)
 
-    output = _import(path, storage_url, "grid", "--value-column", "validation_accuracy")
+    output = _import(path, sqlite_url, "grid", "--value-column", "validation_accuracy")
 
     assert "4 trials added" in output and "1 with no validation_accuracy" in output
-    study = optuna.load_study(study_name="grid", storage=storage_url)
+    study = optuna.load_study(study_name="grid", storage=sqlite_url)
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 4
     first = trials[0]
@@ -87,26 +87,26 @@ def test_fold_grid_becomes_complete_trials_with_inferred_distributions(
     assert study.user_attrs["metric"] == "validation_accuracy"
 
 
-def test_reimporting_the_same_file_adds_nothing(storage_url: str, tmp_path: Path) -> None:
+def test_reimporting_the_same_file_adds_nothing(sqlite_url: str, tmp_path: Path) -> None:
     path = tmp_path / "grid.csv"
     path.write_text(FOLD_GRID)
-    _import(path, storage_url, "grid", "--value-column", "validation_accuracy")
+    _import(path, sqlite_url, "grid", "--value-column", "validation_accuracy")
 
-    output = _import(path, storage_url, "grid", "--value-column", "validation_accuracy")
+    output = _import(path, sqlite_url, "grid", "--value-column", "validation_accuracy")
 
     assert "0 trials added" in output and "skipped 4 already imported" in output
-    assert len(optuna.load_study(study_name="grid", storage=storage_url).trials) == 4
+    assert len(optuna.load_study(study_name="grid", storage=sqlite_url).trials) == 4
 
 
 @pytest.mark.parametrize("factor", sorted(ONE_FACTOR))
 def test_one_factor_tables_import_the_factor_only(
-    storage_url: str, tmp_path: Path, factor: str
+    sqlite_url: str, tmp_path: Path, factor: str
 ) -> None:
     path = _one_factor_csv(tmp_path, factor)
 
-    _import(path, storage_url, factor, "--value-column", "val_accuracy")
+    _import(path, sqlite_url, factor, "--value-column", "val_accuracy")
 
-    trials = optuna.load_study(study_name=factor, storage=storage_url).trials
+    trials = optuna.load_study(study_name=factor, storage=sqlite_url).trials
     assert [set(t.params) for t in trials] == [{factor}] * 4
     assert {"loss", "accuracy", "val_loss"} <= set(trials[0].user_attrs)
     distribution = trials[0].distributions[factor]
@@ -118,14 +118,14 @@ def test_one_factor_tables_import_the_factor_only(
         assert distribution == IntDistribution(16, 128, log=False)
 
 
-def test_report_works_on_an_imported_study(storage_url: str, tmp_path: Path) -> None:
+def test_report_works_on_an_imported_study(sqlite_url: str, tmp_path: Path) -> None:
     path = tmp_path / "grid.csv"
     path.write_text(FOLD_GRID)
-    _import(path, storage_url, "grid", "--value-column", "validation_accuracy")
+    _import(path, sqlite_url, "grid", "--value-column", "validation_accuracy")
     out = tmp_path / "report"
 
     result = runner.invoke(
-        app, ["report", "--study", "grid", "--storage", storage_url, "--out", str(out)]
+        app, ["report", "--study", "grid", "--storage", sqlite_url, "--out", str(out)]
     )
 
     assert result.exit_code == 0, result.output
@@ -134,17 +134,17 @@ def test_report_works_on_an_imported_study(storage_url: str, tmp_path: Path) -> 
     assert "Importances not computed: 4 completed trials" in text
 
 
-def test_new_trials_run_in_an_imported_study(storage_url: str, tmp_path: Path) -> None:
+def test_new_trials_run_in_an_imported_study(sqlite_url: str, tmp_path: Path) -> None:
     _import(
         _one_factor_csv(tmp_path, "learning_rate"),
-        storage_url,
+        sqlite_url,
         "lr",
         "--value-column",
         "val_accuracy",
     )
     study = optuna.load_study(
         study_name="lr",
-        storage=storage_url,
+        storage=sqlite_url,
         sampler=optuna.samplers.TPESampler(n_startup_trials=2, seed=0),
     )
 
@@ -157,18 +157,18 @@ def test_new_trials_run_in_an_imported_study(storage_url: str, tmp_path: Path) -
     assert study.trials[-1].distributions == study.trials[0].distributions
 
 
-def test_param_columns_and_direction_options(storage_url: str, tmp_path: Path) -> None:
+def test_param_columns_and_direction_options(sqlite_url: str, tmp_path: Path) -> None:
     path = tmp_path / "grid.csv"
     path.write_text(FOLD_GRID)
 
     result = import_csv(
-        path, "loss", storage_url, "validation_accuracy", ["hidden", "batch"], "maximize"
+        path, "loss", sqlite_url, "validation_accuracy", ["hidden", "batch"], "maximize"
     )
 
     assert result.params == ["hidden", "batch"]
     assert "token" in result.user_attrs
     with pytest.raises(StudyError, match="--direction maximize"):
-        import_csv(path, "loss", storage_url, "validation_accuracy", None, "minimize")
+        import_csv(path, "loss", sqlite_url, "validation_accuracy", None, "minimize")
 
 
 @pytest.mark.parametrize(
@@ -180,18 +180,18 @@ def test_param_columns_and_direction_options(storage_url: str, tmp_path: Path) -
     ],
 )
 def test_bad_options_name_the_value_and_what_is_accepted(
-    storage_url: str, tmp_path: Path, arguments: tuple, message: str
+    sqlite_url: str, tmp_path: Path, arguments: tuple, message: str
 ) -> None:
     path = tmp_path / "grid.csv"
     path.write_text(FOLD_GRID)
 
     with pytest.raises(ConfigError, match=message):
-        import_csv(path, "bad", storage_url, *arguments)
+        import_csv(path, "bad", sqlite_url, *arguments)
 
 
-def test_missing_file_is_a_config_error(storage_url: str, tmp_path: Path) -> None:
+def test_missing_file_is_a_config_error(sqlite_url: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        import_csv(tmp_path / "absent.csv", "s", storage_url, "v")
+        import_csv(tmp_path / "absent.csv", "s", sqlite_url, "v")
 
 
 @pytest.mark.parametrize(

@@ -41,11 +41,11 @@ def structured(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, 
     return _structured_study(url), url
 
 
-def _structured_study(storage_url: str, n_trials: int = 60) -> optuna.Study:
+def _structured_study(sqlite_url: str, n_trials: int = 60) -> optuna.Study:
     """Accuracy rises with ``strong`` and ignores ``irrelevant``; every third trial pruned."""
     study = optuna.create_study(
         study_name="structured",
-        storage=storage.open_storage(storage_url),
+        storage=storage.open_storage(sqlite_url),
         direction="maximize",
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
@@ -93,8 +93,8 @@ def test_marginal_table_shows_the_strong_effect(structured) -> None:
     assert ranges["strong"] > 3 * ranges["irrelevant"]
 
 
-def test_summary_counts_states_time_and_pruner_savings(storage_url: str) -> None:
-    summary = summarize_study(_structured_study(storage_url, n_trials=6))
+def test_summary_counts_states_time_and_pruner_savings(sqlite_url: str) -> None:
+    summary = summarize_study(_structured_study(sqlite_url, n_trials=6))
 
     assert summary["states"] == {"COMPLETE": 4, "PRUNED": 2}
     assert summary["n_with_train_seconds"] == 6
@@ -118,11 +118,11 @@ def test_non_dominated_matches_the_definition() -> None:
 
 
 def test_multi_objective_pareto_front_is_exactly_the_non_dominated_trials(
-    storage_url: str,
+    sqlite_url: str,
 ) -> None:
     study = optuna.create_study(
         study_name="mo",
-        storage=storage.open_storage(storage_url),
+        storage=storage.open_storage(sqlite_url),
         directions=["maximize", "minimize"],
     )
     study.set_user_attr("metric_names", ["accuracy", "train_seconds"])
@@ -141,9 +141,9 @@ def test_multi_objective_pareto_front_is_exactly_the_non_dominated_trials(
     assert data.metric_names == ["accuracy", "train_seconds"]
 
 
-def test_cheapest_configuration_within_half_a_point_is_named(storage_url: str) -> None:
+def test_cheapest_configuration_within_half_a_point_is_named(sqlite_url: str) -> None:
     study = optuna.create_study(
-        study_name="cost", storage=storage.open_storage(storage_url), direction="maximize"
+        study_name="cost", storage=storage.open_storage(sqlite_url), direction="maximize"
     )
     distributions = {"hidden_size": FloatDistribution(1, 1000)}
     # (accuracy, seconds): 0.897 is within 0.005 of 0.900 and far cheaper.
@@ -168,8 +168,8 @@ def test_cheapest_configuration_within_half_a_point_is_named(storage_url: str) -
     assert cost_quality(study, "n_parameters") is None
 
 
-def test_family_comparison_gives_best_and_median_per_cell(storage_url: str) -> None:
-    study = optuna.create_study(storage=storage.open_storage(storage_url), direction="maximize")
+def test_family_comparison_gives_best_and_median_per_cell(sqlite_url: str) -> None:
+    study = optuna.create_study(storage=storage.open_storage(sqlite_url), direction="maximize")
     distributions = {"cell": CategoricalDistribution(["rnn", "gru", "lstm"])}
     for cell, value in [("rnn", 0.6), ("rnn", 0.7), ("gru", 0.8), ("gru", 0.9), ("gru", 0.85)]:
         study.add_trial(
@@ -185,9 +185,9 @@ def test_family_comparison_gives_best_and_median_per_cell(storage_url: str) -> N
 
 
 def test_report_of_a_tiny_one_parameter_study_notes_what_is_missing(
-    storage_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
-    study = optuna.create_study(study_name="tiny", storage=storage.open_storage(storage_url))
+    study = optuna.create_study(study_name="tiny", storage=storage.open_storage(sqlite_url))
     study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=2)
 
     path = write_report(study, tmp_path / "out")
@@ -198,8 +198,8 @@ def test_report_of_a_tiny_one_parameter_study_notes_what_is_missing(
     assert "Model family comparison not shown" in text
 
 
-def test_report_of_a_study_with_no_completed_trials(storage_url: str, tmp_path: Path) -> None:
-    study = optuna.create_study(study_name="empty", storage=storage.open_storage(storage_url))
+def test_report_of_a_study_with_no_completed_trials(sqlite_url: str, tmp_path: Path) -> None:
+    study = optuna.create_study(study_name="empty", storage=storage.open_storage(sqlite_url))
     study.tell(study.ask(), state=TrialState.FAIL)
 
     text = write_report(study, tmp_path / "out").read_text()
@@ -208,11 +208,11 @@ def test_report_of_a_study_with_no_completed_trials(storage_url: str, tmp_path: 
 
 
 def test_report_command_writes_offline_html_and_pngs(structured, tmp_path: Path) -> None:
-    storage_url = structured[1]
+    sqlite_url = structured[1]
     out = tmp_path / "report"
 
     result = runner.invoke(
-        app, ["report", "--study", "structured", "--storage", storage_url, "--out", str(out)]
+        app, ["report", "--study", "structured", "--storage", sqlite_url, "--out", str(out)]
     )
 
     assert result.exit_code == 0, result.output
@@ -229,10 +229,10 @@ def test_report_command_writes_offline_html_and_pngs(structured, tmp_path: Path)
     assert all((out / name).stat().st_size > 5000 for name in pngs)
 
 
-def test_report_command_names_a_missing_study(storage_url: str, tmp_path: Path) -> None:
-    _structured_study(storage_url, n_trials=3)
+def test_report_command_names_a_missing_study(sqlite_url: str, tmp_path: Path) -> None:
+    _structured_study(sqlite_url, n_trials=3)
 
-    result = runner.invoke(app, ["report", "--study", "nope", "--storage", storage_url])
+    result = runner.invoke(app, ["report", "--study", "nope", "--storage", sqlite_url])
 
     assert isinstance(result.exception, StudyError)
     assert "'nope'" in str(result.exception) and "structured" in str(result.exception)

@@ -83,17 +83,22 @@ def test_test_split_is_scored_once_and_stored(finished):
     assert first["n_test"] == 360
 
 
-def test_resumed_study_keeps_its_trials_and_extends_the_budget(tmp_path):
-    url = f"sqlite:///{tmp_path}/resume.db"
-    layers = {**SMALL, "n_trials": 2, "epochs": 1, "study": "r", "storage": url}
+def test_resumed_study_keeps_its_trials_and_extends_the_budget(storage_url, study_name):
+    layers = {**SMALL, "n_trials": 2, "epochs": 1, "study": study_name, "storage": storage_url}
     search.run_study(search.build_config(layers), progress=False)
-    before = [t.datetime_start for t in optuna.load_study(study_name="r", storage=url).trials]
+
+    def trials():
+        backend = search._study.storage.open_storage(storage_url)
+        return optuna.load_study(study_name=study_name, storage=backend).trials
+
+    before = [t.datetime_start for t in trials()]
     again = search.run_study(search.build_config(layers), progress=False)
     assert again.worker.trials_run == 0  # budget already reached: nothing to redo
     more = search.run_study(search.build_config(layers, {"n_trials": 3}), progress=False)
-    trials = optuna.load_study(study_name="r", storage=url).trials
-    assert more.worker.trials_run == 1 and len(trials) == 3
-    assert [t.datetime_start for t in trials[:2]] == before
+    assert more.worker.trials_run == 1 and len(trials()) == 3
+    assert [t.datetime_start for t in trials()[:2]] == before
+    model, info = search.load_best_model(study_name, storage_url)
+    assert info["trial_number"] == search.best_trial(study_name, storage_url).number
 
 
 def test_existing_study_with_another_direction_is_refused_untouched(tmp_path):

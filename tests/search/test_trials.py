@@ -17,8 +17,8 @@ from search.errors import StudyError
 runner = CliRunner()
 
 
-def _study(storage_url: str) -> optuna.Study:
-    study = optuna.create_study(study_name="t", storage=storage.open_storage(storage_url))
+def _study(sqlite_url: str) -> optuna.Study:
+    study = optuna.create_study(study_name="t", storage=storage.open_storage(sqlite_url))
     for index in range(3):
         trial = study.ask()
         trial.suggest_categorical("cell", ["gru", "lstm"])
@@ -29,8 +29,8 @@ def _study(storage_url: str) -> optuna.Study:
     return study
 
 
-def test_table_flattens_user_attributes(storage_url: str) -> None:
-    table = trials_table(_study(storage_url))
+def test_table_flattens_user_attributes(sqlite_url: str) -> None:
+    table = trials_table(_study(sqlite_url))
 
     assert list(table["number"]) == [0, 1, 2]
     assert list(table["user_attrs_train_seconds"]) == [0.0, 10.0, 20.0]
@@ -39,22 +39,22 @@ def test_table_flattens_user_attributes(storage_url: str) -> None:
     assert "params_cell" in table
 
 
-def test_trials_command_prints_the_table(storage_url: str) -> None:
-    _study(storage_url)
+def test_trials_command_prints_the_table(sqlite_url: str) -> None:
+    _study(sqlite_url)
 
-    result = runner.invoke(app, ["trials", "--study", "t", "--storage", storage_url])
+    result = runner.invoke(app, ["trials", "--study", "t", "--storage", sqlite_url])
 
     assert result.exit_code == 0, result.output
     assert "params_cell" in result.output and "user_attrs_train_seconds" in result.output
     assert len(result.output.strip().splitlines()) == 4  # header + 3 trials
 
 
-def test_trials_command_writes_csv_that_reads_back(storage_url: str, tmp_path: Path) -> None:
-    _study(storage_url)
+def test_trials_command_writes_csv_that_reads_back(sqlite_url: str, tmp_path: Path) -> None:
+    _study(sqlite_url)
     path = tmp_path / "trials.csv"
 
     result = runner.invoke(
-        app, ["trials", "--study", "t", "--storage", storage_url, "--csv", str(path)]
+        app, ["trials", "--study", "t", "--storage", sqlite_url, "--csv", str(path)]
     )
 
     assert result.exit_code == 0, result.output
@@ -63,17 +63,17 @@ def test_trials_command_writes_csv_that_reads_back(storage_url: str, tmp_path: P
     assert len(frame) == 3 and "user_attrs_data.rows" in frame
 
 
-def test_study_from_the_environment(storage_url: str, monkeypatch) -> None:
-    _study(storage_url)
+def test_study_from_the_environment(sqlite_url: str, monkeypatch) -> None:
+    _study(sqlite_url)
     monkeypatch.setenv("HPSEARCH_STUDY", "t")
-    monkeypatch.setenv("HPSEARCH_STORAGE", storage_url)
+    monkeypatch.setenv("HPSEARCH_STORAGE", sqlite_url)
 
     result = runner.invoke(app, ["trials"])
 
     assert result.exit_code == 0, result.output
 
 
-def test_missing_study_is_a_study_error(storage_url: str) -> None:
-    result = runner.invoke(app, ["trials", "--study", "absent", "--storage", storage_url])
+def test_missing_study_is_a_study_error(sqlite_url: str) -> None:
+    result = runner.invoke(app, ["trials", "--study", "absent", "--storage", sqlite_url])
 
     assert isinstance(result.exception, StudyError)

@@ -13,8 +13,33 @@ def test_a_study_created_through_hpsearch_opens_with_plain_optuna(storage_url, s
     backend = storage.open_storage(storage_url)
     study = optuna.create_study(study_name=study_name, storage=backend, direction="maximize")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
-    again = optuna.load_study(study_name=study_name, storage=storage_url)
+    if storage_url.startswith("journal://"):
+        # Plain Optuna opens a journal file through its own classes.
+        from optuna.storages.journal import JournalFileBackend
+
+        plain = optuna.storages.JournalStorage(JournalFileBackend(storage_url[len("journal://") :]))
+    else:
+        plain = storage_url  # Optuna takes the database URL as it is
+    again = optuna.load_study(study_name=study_name, storage=plain)
     assert len(again.trials) == 3 and again.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_redis_journal_storage(study_name):
+    import redis
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
+    except redis.exceptions.ConnectionError as exc:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is unreachable in CI: {exc}")
+        pytest.skip(f"Redis is unreachable: {exc}")
+    url = "redis://127.0.0.1:6379/15"
+    study = optuna.create_study(study_name=study_name, storage=storage.open_storage(url))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    reopened = optuna.load_study(study_name=study_name, storage=storage.open_storage(url))
+    assert len(reopened.trials) == 2
 
 
 def test_sqlite_uses_write_ahead_logging(tmp_path):
