@@ -158,7 +158,9 @@ def _open_journal(url: str) -> optuna.storages.BaseStorage:
             )
         return JournalStorage(JournalFileBackend(str(path)))
     try:
-        backend = JournalRedisBackend(url)
+        with warnings.catch_warnings():  # experimental in Optuna 5; chosen on purpose
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            backend = JournalRedisBackend(url)
         backend._redis.ping()  # fail now, with the URL, rather than at the first trial
     except ImportError:
         raise StorageError(
