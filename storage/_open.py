@@ -62,7 +62,9 @@ def _engine_kwargs(parsed: URL) -> dict[str, Any]:
         "pool_pre_ping": True,
         "pool_size": 2,
         "max_overflow": 2,
-        "connect_args": {"connect_timeout": 10},
+        # A statement stuck behind a lock or a dying server fails after a minute instead
+        # of hanging a worker forever; the retry layer then takes over.
+        "connect_args": {"connect_timeout": 10, "options": "-c statement_timeout=60000"},
     }
 
 

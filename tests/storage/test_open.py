@@ -93,3 +93,12 @@ def test_unknown_user_fails_to_authenticate_and_the_password_is_never_shown(post
     message = str(caught.value)
     assert 'role "nosuchuser" does not exist' in message
     assert "s3cret" not in message and "***" in message
+
+
+def test_postgres_connections_have_a_statement_timeout(postgres_url):
+    import sqlalchemy
+
+    backend = storage.open_storage(postgres_url)
+    with backend.engine.connect() as connection:
+        value = connection.execute(sqlalchemy.text("SHOW statement_timeout")).scalar()
+    assert value == "1min"
