@@ -58,7 +58,7 @@ OBJECTIVE_VALUES = VALIDATION_METRICS + COST_METRICS
 """Values a study may optimize: validation metrics of the best epoch, and costs."""
 
 SuggestFn = Callable[[optuna.Trial], Mapping[str, Any]]
-CheckpointFn = Callable[[optuna.Trial, dict[str, Any]], None]
+CheckpointFn = Callable[[optuna.Trial, dict[str, Any]], object]
 
 
 @dataclass(frozen=True)

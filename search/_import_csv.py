@@ -236,7 +236,7 @@ def import_csv(
     study = optuna.create_study(
         study_name=study_name,
         storage=storage.open_storage(storage_url),
-        direction=direction,
+        direction=direction,  # type: ignore[arg-type]  # validated against DIRECTIONS above
         load_if_exists=True,
     )
     if len(study.directions) != 1 or study.direction.name.lower() != direction:

@@ -273,7 +273,7 @@ def marginal_effects(study: optuna.Study, n_bins: int = 4) -> dict[str, pd.DataF
         elif levels.nunique() <= n_bins:
             order = sorted(levels.unique())
             keys = pd.Categorical(levels, categories=order, ordered=True)
-            labels = [_format_edge(float(c)) for c in order]
+            labels = [_format_edge(float(c)) for c in order]  # type: ignore[arg-type]  # numeric levels
         else:
             keys = pd.qcut(levels.astype(float), q=n_bins, duplicates="drop")
             # Label bins by the values seen in them: qcut's own edges stretch past the data.

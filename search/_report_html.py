@@ -7,6 +7,7 @@ browser, rather than with kaleido, which needs a Chrome install at export time.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import warnings
@@ -284,12 +285,13 @@ def _build_figures(study: optuna.Study, data: ReportData) -> tuple[list[_Figure]
         builders.append(
             (
                 f"contour {first} x {second}",
-                lambda pair=(first, second): _optuna_figure(
-                    f"contour-{pair[0]}-{pair[1]}",
+                functools.partial(
+                    _optuna_figure,
+                    f"contour-{first}-{second}",
                     "contour",
                     "plot_contour",
                     study,
-                    params=list(pair),
+                    params=[first, second],
                     **target,
                 ),
             )
@@ -307,7 +309,9 @@ def _build_figures(study: optuna.Study, data: ReportData) -> tuple[list[_Figure]
             )
         )
     for cost in data.cost_quality:
-        builders.append((f"{data.metric} vs {cost}", lambda c=cost: _cost_quality_figure(data, c)))
+        builders.append(
+            (f"{data.metric} vs {cost}", functools.partial(_cost_quality_figure, data, cost))
+        )
     if len(study.directions) in (2, 3):
         builders.append(
             (

@@ -149,6 +149,7 @@ class Parameter:
             return self.value
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))  # type: ignore[arg-type]
+        assert self.low is not None and self.high is not None  # ranges always have bounds
         if self.kind == "int":
             return trial.suggest_int(
                 self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log

@@ -90,7 +90,7 @@ def create_study(config: StudyConfig, backend: optuna.storages.BaseStorage | Non
             storage=backend,
             sampler=config.build_sampler(),
             pruner=config.build_pruner(),
-            directions=config.direction,
+            directions=config.direction,  # type: ignore[arg-type]  # validated in build_config
             load_if_exists=True,  # another worker may create it at the same moment
         )
     if _directions(study) != config.direction:
