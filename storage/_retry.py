@@ -85,8 +85,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(root).__name__
 
 
-def call_with_retry(fn: Callable[[], T], what: str) -> T:
-    """Call ``fn``, retrying lost connections with jittered backoff within the budget."""
+def call_with_retry(
+    fn: Callable[[], T], what: str, before_retry: Callable[[], None] | None = None
+) -> T:
+    """Call ``fn``, retrying lost connections with jittered backoff within the budget.
+
+    Args:
+        fn: The database call.
+        what: What the call does, for the log line and the final error.
+        before_retry: Run before each retry (e.g. to drop a broken session).
+    """
     budget = retry_budget_seconds()
     started = time.monotonic()
     attempt = 0
@@ -114,14 +122,18 @@ def call_with_retry(fn: Callable[[], T], what: str) -> T:
                 delay,
             )
             time.sleep(delay)
+            if before_retry is not None:
+                before_retry()
 
 
 def _retrying(name: str) -> Callable[..., Any]:
     method = getattr(RDBStorage, name)
 
     @functools.wraps(method)
-    def wrapper(self: RDBStorage, *args: Any, **kwargs: Any) -> Any:
-        return call_with_retry(lambda: method(self, *args, **kwargs), name.strip("_"))
+    def wrapper(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return call_with_retry(
+            lambda: method(self, *args, **kwargs), name.strip("_"), self._drop_session
+        )
 
     return wrapper
 
@@ -158,6 +170,14 @@ _RETRIED = (
 class ResilientRDBStorage(RDBStorage):
     """Optuna's RDB storage whose calls survive a database restart (see module docs)."""
 
+    def _drop_session(self) -> None:
+        # A session whose connection died mid-transaction refuses further use ("Can't
+        # reconnect until invalid transaction is rolled back"); start the retry afresh.
+        try:
+            self.scoped_session.remove()
+        except Exception as exc:  # the dead connection may fail to close; that is fine
+            logger.debug("discarding a broken session: %s", exc)
+
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         first = True
 
@@ -173,12 +193,14 @@ class ResilientRDBStorage(RDBStorage):
             finally:
                 first = False
 
-        return call_with_retry(finish, "finishing a trial")
+        return call_with_retry(finish, "finishing a trial", self._drop_session)
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             call_with_retry(
-                lambda: RDBStorage.record_heartbeat(self, trial_id), "recording a heartbeat"
+                lambda: RDBStorage.record_heartbeat(self, trial_id),
+                "recording a heartbeat",
+                self._drop_session,
             )
         except StorageError as exc:
             # The heartbeat thread must not die: the trial's own next call reports the outage.

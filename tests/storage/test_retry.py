@@ -77,7 +77,7 @@ def test_four_workers_ride_out_a_postgres_restart(postgres_url, study_name):
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert 160 <= len(complete) <= 164
     wrong = [
-        (t.number, t.value, t.params) for t in complete if t.value != t.params.get("x", 0) ** 2
+        (t.number, t.value, t.params) for t in complete if t.value != t.params["x"] * t.params["x"]
     ]
     assert not wrong
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
