@@ -107,3 +107,31 @@ def test_headerless_sms_spam_file_reads_by_column_number():
     )
     assert data.label_names == ["ham", "spam"]
     assert len(data.train) + len(data.validation) + len(data.test) == 5574
+
+
+def test_hugging_face_data_uses_its_train_split_and_holds_back_test(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    texts, labels = _texts()
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    ids = [1 if label == "pos" else 0 for label in labels]
+    loaded = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"text": texts, "label": ids}, features=features),
+            "test": datasets.Dataset.from_dict(
+                {"text": ["good", "awful"], "label": [1, 0]}, features=features
+            ),
+        }
+    )
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: asked.append(name) or loaded)
+    data = load_classification_data("hf:toy_reviews")
+    assert asked == ["toy_reviews"]
+    assert data.label_names == ["neg", "pos"]  # class names, not ids
+    assert len(data.test) == 2 and len(data.train) + len(data.validation) == 40
+    with pytest.raises(
+        ObjectiveError,
+        match="column 'review' is not in Hugging Face dataset 'toy_reviews'; available columns: text, label",
+    ):
+        load_classification_data("hf:toy_reviews", text_column="review")
