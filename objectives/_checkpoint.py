@@ -7,8 +7,21 @@ from typing import Any
 import torch
 
 from objectives._data import PAD_ID, UNK_ID, tokenize
-from objectives._models import ClassifierConfig, SequenceClassifier
+from objectives._models import (
+    ClassifierConfig,
+    MLPClassifier,
+    MLPConfig,
+    SequenceClassifier,
+    SequenceTagger,
+    TaggerConfig,
+)
 from objectives.errors import ObjectiveError
+
+_KINDS: dict[str, tuple[Any, Any]] = {
+    "sequence_classifier": (ClassifierConfig, SequenceClassifier),
+    "sequence_tagger": (TaggerConfig, SequenceTagger),
+    "mlp_classifier": (MLPConfig, MLPClassifier),
+}
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -22,11 +35,12 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, 
         ``max_length``, ``params`` and the validation ``metrics`` of the saved epoch.
     """
     kind = checkpoint.get("kind")
-    if kind != "sequence_classifier":
+    if kind not in _KINDS:
         raise ObjectiveError(
-            f"checkpoint kind {kind!r} is not known; accepted: sequence_classifier"
+            f"checkpoint kind {kind!r} is not known; accepted: {', '.join(_KINDS)}"
         )
-    model = SequenceClassifier(ClassifierConfig.from_dict(checkpoint["model_config"]))
+    config_class, model_class = _KINDS[kind]
+    model = model_class(config_class.from_dict(checkpoint["model_config"]))
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     info = {
@@ -34,6 +48,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, 
         "params": checkpoint["params"],
         "metrics": checkpoint["metrics"],
         "kind": kind,
+        "task": checkpoint.get("task", "classification"),
     }
     return model, info
 
@@ -56,3 +71,29 @@ def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, 
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.tensor([token_to_id.get(token, UNK_ID) for token in row])
     return ids, torch.tensor([len(row) for row in rows], dtype=torch.long)
+
+
+def encode_sentences(
+    sentences: list[list[str]], info: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids ``[N, T]``, lengths ``[N]`` and character ids ``[N, T, C]`` for a tagger.
+
+    Args:
+        sentences: Tokenized sentences.
+        info: The ``info`` of a tagger from :func:`model_from_checkpoint`.
+
+    Example:
+        >>> ids, lengths, chars = encode_sentences([["EU", "rejects", "it"]], info)
+        >>> tags = model(ids, lengths, chars).argmax(-1)
+    """
+    from objectives._tagging_data import encode_sentences as encode
+
+    if info.get("kind") != "sequence_tagger":
+        raise ObjectiveError(
+            f"encode_sentences is for taggers, but the model is {info.get('kind')!r}"
+        )
+    vocabulary = info["vocabulary"]
+    token_to_id = {token: i for i, token in enumerate(vocabulary)}
+    char_to_id = {c: i for i, c in enumerate(info.get("characters") or [])}
+    width = max(1, min(int(info["max_length"]), max((len(s) for s in sentences), default=1)))
+    return encode(sentences, token_to_id, char_to_id, width)

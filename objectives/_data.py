@@ -29,6 +29,13 @@ UNK_TOKEN = "<unk>"
 BUILTIN_DATASETS = ("digits",)
 """Datasets shipped inside installed packages, usable offline."""
 
+TEXT_FORMATS = ("auto", "table", "trec", "ag_news")
+"""File layouts of classification data: ``auto`` reads ``*.label`` as TREC, else a table."""
+
+AG_NEWS_CLASSES = ("World", "Sports", "Business", "Sci/Tech")
+"""Names of AG News classes 1..4 (``classes.txt`` of the release)."""
+
+
 _TOKEN_PATTERN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 _HTML_TAG = re.compile(r"<[^>]+>")
 
@@ -38,26 +45,118 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_PATTERN.findall(_HTML_TAG.sub(" ", text).lower())
 
 
+IGNORE_INDEX = -100
+"""Label of padding steps in tagging splits: the loss and the metrics skip it."""
+
+
 @dataclass
-class SequenceSplit:
-    """One split as tensors.
+class Batch:
+    """One training or evaluation batch, cut to its longest sequence.
 
     Attributes:
-        inputs: ``[N, T]`` token ids (int64) or ``[N, T, F]`` float features.
-        lengths: ``[N]`` true length of each sequence (int64, on the CPU: packing needs it).
-        labels: ``[N]`` class ids.
+        inputs: ``[B, T]`` token ids, ``[B, T, F]`` features, or ``[B, F]`` tabular rows.
+        lengths: ``[B]`` true lengths (CPU).
+        labels: ``[B]`` class ids, or ``[B, T]`` tag ids with :data:`IGNORE_INDEX` at padding.
+        chars: ``[B, T, C]`` character ids of each token, for taggers; else ``None``.
+        index: ``[B]`` row numbers of the examples in their split (on the labels' device).
     """
 
     inputs: torch.Tensor
     lengths: torch.Tensor
     labels: torch.Tensor
+    chars: torch.Tensor | None
+    index: torch.Tensor
+
+    def model_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Positional arguments of every model's ``forward``: so no loop asks which it has."""
+        if self.chars is None:
+            return (self.inputs, self.lengths)
+        return (self.inputs, self.lengths, self.chars)
+
+
+@dataclass
+class SequenceSplit:
+    """One split as tensors.
+
+    Attributes:
+        inputs: ``[N, T]`` token ids (int64), ``[N, T, F]`` float features, or ``[N, F]``
+            tabular rows (then ``padded`` is false).
+        lengths: ``[N]`` true length of each sequence (int64, on the CPU: packing needs it).
+        labels: ``[N]`` class ids, or ``[N, T]`` tag ids (:data:`IGNORE_INDEX` at padding).
+        chars: ``[N, T, C]`` character ids per token (int16 to save memory), or ``None``.
+        padded: Whether dim 1 of ``inputs`` is time, cut per batch to the longest sequence.
+    """
+
+    inputs: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    chars: torch.Tensor | None = None
+    padded: bool = True
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def to(self, device: torch.device | str) -> SequenceSplit:
         """Move inputs and labels to ``device``; lengths stay on the CPU."""
-        return SequenceSplit(self.inputs.to(device), self.lengths, self.labels.to(device))
+        chars = self.chars.to(device) if self.chars is not None else None
+        return SequenceSplit(
+            self.inputs.to(device), self.lengths, self.labels.to(device), chars, self.padded
+        )
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        """The examples at CPU ``index``, cut to their longest sequence."""
+        lengths = self.lengths[index]
+        device_index = index.to(self.labels.device)
+        if not self.padded:
+            return Batch(
+                self.inputs[device_index], lengths, self.labels[device_index], None, device_index
+            )
+        width = int(lengths.max())  # lengths live on the CPU: no device sync here
+        labels = self.labels[device_index]
+        if labels.dim() == 2:
+            labels = labels[:, :width]
+        chars = self.chars[device_index, :width] if self.chars is not None else None
+        return Batch(self.inputs[device_index, :width], lengths, labels, chars, device_index)
+
+    def subset(self, rows: torch.Tensor) -> SequenceSplit:
+        """The examples at ``rows`` (CPU int64), e.g. one cross-validation fold."""
+        device_rows = rows.to(self.labels.device)
+        chars = self.chars[device_rows] if self.chars is not None else None
+        return SequenceSplit(
+            self.inputs[device_rows],
+            self.lengths[rows],
+            self.labels[device_rows],
+            chars,
+            self.padded,
+        )
+
+    def cut(self, max_length: int) -> SequenceSplit:
+        """At most ``max_length`` leading steps of every sequence (labels and chars too)."""
+        if not self.padded or max_length >= self.inputs.shape[1]:
+            return self
+        labels = self.labels[:, :max_length] if self.labels.dim() == 2 else self.labels
+        chars = self.chars[:, :max_length] if self.chars is not None else None
+        return SequenceSplit(
+            self.inputs[:, :max_length],
+            self.lengths.clamp(max=max_length),
+            labels,
+            chars,
+            self.padded,
+        )
+
+
+def concat_splits(first: SequenceSplit, second: SequenceSplit) -> SequenceSplit:
+    """Rows of ``first`` then ``second`` (same width), e.g. train + validation for k folds."""
+    chars = None
+    if first.chars is not None and second.chars is not None:
+        chars = torch.cat([first.chars, second.chars])
+    return SequenceSplit(
+        torch.cat([first.inputs, second.inputs]),
+        torch.cat([first.lengths, second.lengths]),
+        torch.cat([first.labels, second.labels]),
+        chars,
+        first.padded,
+    )
 
 
 @dataclass
@@ -119,14 +218,13 @@ class ClassificationData:
         Returns:
             A new :class:`SequenceSplit`; ``split`` itself is not changed.
         """
-        inputs, lengths = split.inputs, split.lengths
-        if max_length is not None and max_length < inputs.shape[1]:
-            inputs = inputs[:, :max_length]
-            lengths = lengths.clamp(max=max_length)
+        if max_length is not None:
+            split = split.cut(max_length)
+        inputs = split.inputs
         if self.is_text and min_freq > 1:
             size = self.vocabulary_size(min_freq)
             inputs = torch.where(inputs >= size, torch.full_like(inputs, UNK_ID), inputs)
-        return SequenceSplit(inputs, lengths, split.labels)
+        return SequenceSplit(inputs, split.lengths, split.labels, split.chars, split.padded)
 
     def preprocessing(self) -> dict[str, Any]:
         """What a saved model needs to read new inputs (plain types, safe to ``torch.save``)."""
@@ -387,6 +485,71 @@ def load_text_table(
     )
 
 
+def read_trec_file(path: str | Path, *, label: str = "coarse") -> tuple[list[str], list[str]]:
+    """Read a TREC question file: ``COARSE:fine question text`` per line, latin-1.
+
+    Args:
+        path: ``train_5500.label`` or ``TREC_10.label`` (plain or gzip).
+        label: ``coarse`` (6 classes such as ``DESC``) or ``fine`` (``DESC:manner``, 50).
+
+    Returns:
+        ``(texts, labels)``.
+
+    Raises:
+        ObjectiveError: A line without a ``COARSE:fine`` label, naming its line number.
+    """
+    import gzip
+
+    path = Path(path)
+    if label not in ("coarse", "fine"):
+        raise ObjectiveError(f"TREC label must be 'coarse' or 'fine', but got {label!r}")
+    if not path.is_file():
+        raise ObjectiveError(f"data file {str(path)!r} does not exist")
+    opener = gzip.open if path.name.endswith(".gz") else open
+    texts: list[str] = []
+    labels: list[str] = []
+    with opener(path, "rt", encoding="latin-1") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            tag, _, text = line.partition(" ")
+            coarse, colon, fine = tag.partition(":")
+            if not colon or not coarse.isupper() or not fine or not text:
+                raise ObjectiveError(
+                    f"{path}:{line_number}: expected 'COARSE:fine question text' (TREC), "
+                    f"got {line[:60]!r}"
+                )
+            texts.append(text)
+            labels.append(coarse if label == "coarse" else tag)
+    return texts, labels
+
+
+def read_ag_news_file(path: str | Path) -> tuple[list[str], list[str]]:
+    """Read an AG News CSV without header: ``"class","title","description"``, class 1..4.
+
+    The text is the title and the description joined; classes become their names
+    (:data:`AG_NEWS_CLASSES`).
+
+    Raises:
+        ObjectiveError: A row without 3 columns or a class outside 1..4.
+    """
+    frame = _read_table(Path(path), header=False)
+    if frame.shape[1] != 3:
+        raise ObjectiveError(
+            f"{path}: AG News rows have 3 columns (class, title, description), "
+            f"but this file has {frame.shape[1]}"
+        )
+    frame = frame.fillna("")
+    texts = (frame[1].astype(str) + ". " + frame[2].astype(str).str.replace("\\", " ")).tolist()
+    labels: list[str] = []
+    for row, value in enumerate(frame[0].tolist()):
+        if str(value) not in {"1", "2", "3", "4"}:
+            raise ObjectiveError(f"{path}:{row + 1}: AG News class must be 1..4, but got {value!r}")
+        labels.append(AG_NEWS_CLASSES[int(value) - 1])
+    return texts, labels
+
+
 def load_hf_text(
     name: str,
     *,
@@ -453,8 +616,13 @@ def load_classification_data(
     validation_fraction: float = 0.2,
     test_fraction: float = 0.2,
     max_length: int = 400,
+    data_format: str = "auto",
 ) -> ClassificationData:
     """Load the data a classification study names: ``digits``, a CSV/TSV path or ``hf:NAME``.
+
+    ``data_format`` picks the file layout (:data:`TEXT_FORMATS`): ``trec`` reads
+    ``COARSE:fine question`` lines (``label_column`` ``coarse`` or ``fine``), ``ag_news`` a
+    headerless ``class,title,description`` CSV; ``auto`` reads ``*.label`` files as TREC.
 
     Raises:
         ObjectiveError: The data cannot be found or read, or has fewer than 2 classes.
@@ -485,4 +653,36 @@ def load_classification_data(
             f"data {data!r} is neither a file nor a known dataset; accepted: "
             f"{', '.join(BUILTIN_DATASETS)}, a CSV/TSV path, or hf:NAME"
         )
-    return load_text_table(path, test_path=test_data, **common)
+    if data_format not in TEXT_FORMATS:
+        raise ObjectiveError(
+            f"data format {data_format!r} is not accepted for classification; accepted: "
+            f"{', '.join(TEXT_FORMATS)}"
+        )
+    if data_format == "auto" and path.name.removesuffix(".gz").endswith(".label"):
+        data_format = "trec"
+    if data_format == "table":
+        data_format = "auto"
+    if data_format == "auto":
+        return load_text_table(path, test_path=test_data, **common)
+    label = label_column if label_column in ("coarse", "fine") else "coarse"
+
+    def read(file: str | Path) -> tuple[list[str], list[str]]:
+        if data_format == "trec":
+            return read_trec_file(file, label=label)
+        return read_ag_news_file(file)
+
+    texts, labels = read(path)
+    test_texts = test_labels = None
+    if test_data is not None:
+        test_texts, test_labels = read(test_data)
+    return build_text_data(
+        texts,
+        labels,
+        test_texts=test_texts,
+        test_labels=test_labels,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        max_length=max_length,
+        source=str(path),
+    )

@@ -13,6 +13,8 @@ from objectives.errors import ObjectiveError
 
 Cell = Literal["rnn", "gru", "lstm"]
 Aggregation = Literal["last", "max", "mean"]
+CharEncoderKind = Literal["cnn", "rnn"]
+Activation = Literal["relu", "tanh", "gelu"]
 
 _TORCH_CELLS = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
@@ -42,6 +44,8 @@ class EncoderConfig:
         embedding_dim: Width of the token embedding or of the feature projection.
         vocabulary_size: Embedding rows for token inputs; 0 for float features.
         n_features: Width of float-feature inputs; 0 for token inputs.
+        extra_features: Width of per-step features concatenated to the embedding (a
+            tagger's character-level word vectors); 0 for none.
     """
 
     cell: Cell = "gru"
@@ -52,6 +56,7 @@ class EncoderConfig:
     embedding_dim: int = 64
     vocabulary_size: int = 0
     n_features: int = 0
+    extra_features: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("cell", self.cell, get_args(Cell))
@@ -86,7 +91,7 @@ class RecurrentEncoder(nn.Module):
         self.input_dropout = nn.Dropout(config.dropout)
         # One module for every cell type, so the training loop never asks which it has.
         self.rnn: nn.RNNBase = getattr(nn, _TORCH_CELLS[config.cell])(
-            config.embedding_dim,
+            config.embedding_dim + config.extra_features,
             config.hidden_size,
             num_layers=config.num_layers,
             batch_first=True,
@@ -95,19 +100,23 @@ class RecurrentEncoder(nn.Module):
         )
 
     def forward(
-        self, inputs: torch.Tensor, lengths: torch.Tensor
+        self, inputs: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode a padded batch.
 
         Args:
             inputs: ``[B, T]`` token ids or ``[B, T, F]`` features.
             lengths: ``[B]`` true lengths, on the CPU.
+            extra: ``[B, T, extra_features]`` per-step features, when the config has them.
 
         Returns:
             ``outputs [B, T, D]`` per time step (zeros at padding) and ``final [B, D]``, the
             last layer's final state of each direction, where ``D`` is ``output_size``.
         """
-        embedded = self.input_dropout(self.embed(inputs))  # [B, T, E]
+        embedded = self.embed(inputs)  # [B, T, E]
+        if extra is not None:
+            embedded = torch.cat([embedded, extra], dim=-1)  # [B, T, E + X]
+        embedded = self.input_dropout(embedded)
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         packed_out, state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(
@@ -166,6 +175,181 @@ class SequenceClassifier(nn.Module):
             else:
                 pooled = outputs.masked_fill(~mask, float("-inf")).amax(1)
         return self.head(self.dropout(pooled))  # [B, C]
+
+
+@dataclass(frozen=True)
+class CharEncoderConfig:
+    """Shape of a :class:`CharEncoder`: characters of a word to one vector.
+
+    Attributes:
+        n_characters: Character embedding rows (0 is padding, 1 unknown).
+        embedding_dim: Width of a character embedding.
+        hidden_size: Width of the word vector (CNN filters, or RNN units per direction x 2).
+        kind: ``cnn`` (convolution + max over characters) or ``rnn`` (a bidirectional GRU
+            whose final states are concatenated).
+    """
+
+    n_characters: int
+    embedding_dim: int = 16
+    hidden_size: int = 32
+    kind: CharEncoderKind = "cnn"
+
+    def __post_init__(self) -> None:
+        _check_choice("char_encoder", self.kind, get_args(CharEncoderKind))
+        _check_at_least("char_embedding_dim", self.embedding_dim, 1)
+        _check_at_least("char_hidden_size", self.hidden_size, 2)
+        _check_at_least("n_characters", self.n_characters, 2)
+
+    @property
+    def output_size(self) -> int:
+        """Width of each word vector (a GRU's two directions get half the size each)."""
+        return self.hidden_size if self.kind == "cnn" else 2 * (self.hidden_size // 2)
+
+
+class CharEncoder(nn.Module):
+    """One vector per word from its characters, so unseen words still get a representation."""
+
+    def __init__(self, config: CharEncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.n_characters, config.embedding_dim, padding_idx=0)
+        self.conv: nn.Conv1d | None = None
+        self.rnn: nn.GRU | None = None
+        if config.kind == "cnn":
+            self.conv = nn.Conv1d(config.embedding_dim, config.hidden_size, 3, padding=1)
+        else:
+            self.rnn = nn.GRU(
+                config.embedding_dim, config.hidden_size // 2, batch_first=True, bidirectional=True
+            )
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C]`` character ids (0 is padding) to ``[B, T, H]`` word vectors."""
+        batch, steps, width = chars.shape
+        flat = chars.reshape(batch * steps, width).long()  # [W, C]
+        embedded = self.embed(flat)  # [W, C, E]
+        present = flat != 0  # [W, C]
+        if self.conv is not None:
+            features = self.conv(embedded.transpose(1, 2)).transpose(1, 2)  # [W, C, H]
+            features = features.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)
+            # Padding words have no characters: -inf everywhere, read as zeros.
+            vectors = torch.where(torch.isfinite(features), features, torch.zeros_like(features))
+        else:
+            assert self.rnn is not None
+            # Padding words get length 1 (a pad character) so packing accepts them.
+            lengths = present.sum(1).clamp(min=1).cpu()
+            packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+            _, hidden = self.rnn(packed)  # [2, W, H/2]
+            vectors = hidden.transpose(0, 1).reshape(batch * steps, -1)  # [W, H]
+        return vectors.reshape(batch, steps, -1)  # [B, T, H]
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Shape of a :class:`SequenceTagger` (saved with its checkpoint).
+
+    ``encoder.extra_features`` must equal the character encoder's output width (0 without).
+    """
+
+    encoder: EncoderConfig
+    n_tags: int
+    chars: CharEncoderConfig | None = None
+
+    def __post_init__(self) -> None:
+        _check_at_least("n_tags", self.n_tags, 2)
+        if self.encoder.vocabulary_size == 0:
+            raise ObjectiveError("a tagger reads token ids; the encoder needs vocabulary_size > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, so checkpoints load with ``torch.load(weights_only=True)``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TaggerConfig:
+        """Inverse of :meth:`to_dict`."""
+        chars = values.get("chars")
+        return cls(
+            encoder=EncoderConfig(**values["encoder"]),
+            n_tags=int(values["n_tags"]),
+            chars=CharEncoderConfig(**chars) if chars else None,
+        )
+
+
+class SequenceTagger(nn.Module):
+    """The recurrent encoder (optionally fed character-level word vectors) and one tag per step."""
+
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.chars = CharEncoder(config.chars) if config.chars is not None else None
+        self.encoder = RecurrentEncoder(config.encoder)
+        self.dropout = nn.Dropout(config.encoder.dropout)
+        self.head = nn.Linear(config.encoder.output_size, config.n_tags)
+
+    def forward(
+        self, inputs: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Tag logits ``[B, T, K]`` for ``[B, T]`` token ids (and ``[B, T, C]`` characters)."""
+        extra = None
+        if self.chars is not None:
+            if chars is None:
+                raise ObjectiveError("this tagger reads characters; pass the chars tensor too")
+            extra = self.chars(chars)  # [B, T, H]
+        outputs, _ = self.encoder(inputs, lengths, extra)  # [B, T, D]
+        return self.head(self.dropout(outputs))  # [B, T, K]
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Shape of an :class:`MLPClassifier` for tabular rows (saved with its checkpoint)."""
+
+    n_features: int
+    n_classes: int
+    hidden_sizes: tuple[int, ...] = (64,)
+    activation: Activation = "relu"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("activation", self.activation, get_args(Activation))
+        _check_at_least("n_features", self.n_features, 1)
+        _check_at_least("n_classes", self.n_classes, 2)
+        for index, size in enumerate(self.hidden_sizes, start=1):
+            _check_at_least(f"hidden_size_{index}", size, 1)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ObjectiveError(f"dropout must be in [0, 1), but got dropout={self.dropout}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, so checkpoints load with ``torch.load(weights_only=True)``."""
+        values = asdict(self)
+        values["hidden_sizes"] = list(self.hidden_sizes)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MLPConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**values, "hidden_sizes": tuple(values["hidden_sizes"])})
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+class MLPClassifier(nn.Module):
+    """Fully connected layers over a standardized feature row."""
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        width = config.n_features
+        for size in config.hidden_sizes:
+            layers += [nn.Linear(width, size), _ACTIVATIONS[config.activation]()]
+            layers.append(nn.Dropout(config.dropout))
+            width = size
+        layers.append(nn.Linear(width, config.n_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits ``[B, C]`` for ``[B, F]`` rows (``lengths`` is ignored)."""
+        return self.layers(inputs)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -6,15 +6,25 @@ once per epoch, so the same loop keeps a GPU busy and stays simple on a CPU.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 
-from objectives._data import SequenceSplit
+from objectives._data import IGNORE_INDEX, Batch, SequenceSplit
+from objectives._metrics import (
+    ConfusionMetrics,
+    MetricAccumulator,
+    classification_metrics,
+    confusion_matrix,
+)
+from objectives._schedules import LRSchedule
 from objectives.errors import ObjectiveError
+
+__all__ = ["classification_metrics", "confusion_matrix"]
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
 
@@ -87,20 +97,34 @@ def bucketed_batches(
     return [batches[i] for i in shuffled]
 
 
-def _batch(split: SequenceSplit, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = split.lengths[index]
-    width = int(lengths.max())  # lengths live on the CPU: no device sync here
-    device_index = index.to(split.inputs.device)
-    return split.inputs[device_index, :width], lengths
-
-
 def iterate(
     split: SequenceSplit, batch_size: int, generator: torch.Generator | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``(inputs, lengths, labels)`` batches cut to each batch's longest sequence."""
+) -> Iterator[Batch]:
+    """Yield batches of similar lengths, each cut to its longest sequence."""
     for index in bucketed_batches(split.lengths, batch_size, generator):
-        inputs, lengths = _batch(split, index)
-        yield inputs, lengths, split.labels[index.to(split.labels.device)]
+        yield split.batch(index)
+
+
+def batch_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy and the number of labels counted, padding ignored.
+
+    One function for every head: ``[B, C]`` logits with ``[B]`` labels, or ``[B, T, K]``
+    logits with ``[B, T]`` tags where padding is :data:`~objectives._data.IGNORE_INDEX`.
+    Both results stay on the device (no host read).
+    """
+    flat_labels = labels.reshape(-1)
+    loss = nn.functional.cross_entropy(
+        logits.reshape(flat_labels.shape[0], -1),
+        flat_labels,
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return loss, (flat_labels != IGNORE_INDEX).sum()
+
+
+def count_batches(n_examples: int, batch_size: int) -> int:
+    """Batches :func:`bucketed_batches` makes per epoch (buckets hold whole batches)."""
+    return max(1, math.ceil(n_examples / batch_size))
 
 
 def train_epoch(
@@ -109,66 +133,71 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     config: OptimizerConfig,
     generator: torch.Generator,
+    schedule: LRSchedule | None = None,
 ) -> torch.Tensor:
     """One pass over ``split``; returns the mean training loss as a 0-d tensor (not read)."""
     model.train()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total = torch.zeros((), device=split.labels.device)
-    for inputs, lengths, labels in iterate(split, config.batch_size, generator):
+    count = torch.zeros((), device=split.labels.device, dtype=torch.long)
+    for batch in iterate(split, config.batch_size, generator):
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(inputs, lengths), labels)
-        (loss / labels.shape[0]).backward()
+        loss, n_labels = batch_loss(model(*batch.model_inputs()), batch.labels)
+        (loss / n_labels.clamp(min=1)).backward()
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if schedule is not None:
+            schedule.after_batch()
         total += loss.detach()
-    return total / max(len(split), 1)
-
-
-def confusion_matrix(predicted: torch.Tensor, gold: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``[C, C]`` counts, rows gold and columns predicted, computed on the tensors' device."""
-    return torch.bincount(gold * n_classes + predicted, minlength=n_classes * n_classes).view(
-        n_classes, n_classes
-    )
-
-
-def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
-    """Accuracy and macro-F1 from a confusion matrix (classes never seen count as F1 0)."""
-    confusion = confusion.double()
-    true_positive = confusion.diagonal()
-    predicted = confusion.sum(0)
-    gold = confusion.sum(1)
-    f1 = 2 * true_positive / (predicted + gold).clamp(min=1)
-    present = (gold + predicted) > 0  # classes absent from both sides would add a free 0
-    accuracy = true_positive.sum() / confusion.sum().clamp(min=1)
-    macro_f1 = f1[present].mean() if bool(present.any()) else torch.zeros(())
-    return {"accuracy": float(accuracy), "macro_f1": float(macro_f1)}
+        count += n_labels
+    return total / count.clamp(min=1)
 
 
 @torch.no_grad()
 def predict(model: nn.Module, split: SequenceSplit, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class ids ``[N]``, in the split's order."""
+    """Predicted class ids ``[N]`` (or tag ids ``[N, T]``), in the split's order."""
     model.eval()
-    predicted = torch.empty_like(split.labels)
-    for index in bucketed_batches(split.lengths, batch_size, None):
-        inputs, lengths = _batch(split, index)
-        predicted[index.to(predicted.device)] = model(inputs, lengths).argmax(-1)
+    predicted = torch.zeros_like(split.labels)
+    for batch in iterate(split, batch_size):
+        logits = model(*batch.model_inputs())
+        if logits.dim() == 3:
+            predicted[batch.index, : logits.shape[1]] = logits.argmax(-1)
+        else:
+            predicted[batch.index] = logits.argmax(-1)
     return predicted
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: SequenceSplit, n_classes: int, batch_size: int = 256
-) -> dict[str, float]:
-    """Validation loss, accuracy and macro-F1 of ``model`` on ``split`` (one host read)."""
+    model: nn.Module,
+    split: SequenceSplit,
+    n_classes: int | None = None,
+    batch_size: int = 256,
+    *,
+    metrics: MetricAccumulator | None = None,
+) -> dict[str, Any]:
+    """Validation loss and the task's metrics of ``model`` on ``split`` (one host read).
+
+    Args:
+        model: Any head (classifier, tagger, MLP).
+        split: The split to score.
+        n_classes: Classes, for accuracy and macro-F1 when no ``metrics`` are given.
+        batch_size: Examples per batch.
+        metrics: The task's accumulator (see :mod:`objectives._metrics`).
+    """
+    if metrics is None:
+        if n_classes is None:
+            raise ValueError("evaluate needs n_classes or a metrics accumulator")
+        metrics = ConfusionMetrics(n_classes, split.labels.device)
     model.eval()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
     loss = torch.zeros((), device=split.labels.device)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=split.labels.device)
-    for inputs, lengths, labels in iterate(split, batch_size):
-        logits = model(inputs, lengths)
-        loss += loss_fn(logits, labels)
-        confusion += confusion_matrix(logits.argmax(-1), labels, n_classes)
-    metrics = classification_metrics(confusion)
-    metrics["loss"] = float(loss) / max(len(split), 1)
-    return metrics
+    count = torch.zeros((), device=split.labels.device, dtype=torch.long)
+    for batch in iterate(split, batch_size):
+        logits = model(*batch.model_inputs())
+        batch_sum, n_labels = batch_loss(logits, batch.labels)
+        loss += batch_sum
+        count += n_labels
+        metrics.update(logits, batch)
+    result = metrics.compute()
+    result["loss"] = float(loss / count.clamp(min=1))
+    return result

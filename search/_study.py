@@ -13,13 +13,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 import storage
 from objectives import (
-    ClassificationData,
-    ClassificationObjective,
     ObjectiveSettings,
+    Task,
+    TaskObjective,
     TrialDiverged,
     TrialInterrupted,
     evaluate,
     load_classification_data,
+    load_tabular_builtin,
+    load_tabular_csv,
+    load_tagging_data,
+    make_task,
     model_from_checkpoint,
 )
 from search._checkpoints import CheckpointStore
@@ -160,19 +164,74 @@ def worker_config(
     return stored_config(study, **names, **overrides)
 
 
-def load_data(config: StudyConfig) -> ClassificationData:
-    """Load the config's data once (for this process); every trial reuses it."""
+_TABULAR_BUILTINS = ("wine", "breast_cancer", "iris", "digits")
+
+
+def load_data(config: StudyConfig) -> Any:
+    """Load the config's data once (for this process); every trial reuses it.
+
+    Returns:
+        :class:`~objectives.ClassificationData` for classification,
+        :class:`~objectives.TaggingData` for ner/pos, :class:`~objectives.TabularData`.
+    """
     task = config.task
+    common: dict[str, Any] = {
+        "seed": config.seed,
+        "validation_fraction": task.validation_fraction,
+        "test_fraction": task.test_fraction,
+    }
+    if task.name in ("ner", "pos"):
+        return load_tagging_data(
+            task.data,
+            kind=task.name,  # type: ignore[arg-type]
+            test_data=task.test_data,
+            tag_column=task.tag_column,
+            max_length=task.max_length,
+            **common,
+        )
+    if task.name == "tabular":
+        if task.data in _TABULAR_BUILTINS:
+            return load_tabular_builtin(task.data, **common)  # type: ignore[arg-type]
+        if task.data.lower().endswith((".conllu", ".conllu.gz", ".iob", ".iob.gz")):
+            raise ConfigError(
+                f"task 'tabular' needs a CSV with a label column, but {task.data!r} is a "
+                "tagged corpus; use --task ner or pos"
+            )
+        return load_tabular_csv(task.data, task.label_column, **common)
     return load_classification_data(
         task.data,
         text_column=task.text_column,
         label_column=task.label_column,
         test_data=task.test_data,
-        seed=config.seed,
-        validation_fraction=task.validation_fraction,
-        test_fraction=task.test_fraction,
         max_length=task.max_length,
+        data_format=task.format,
+        **common,
     )
+
+
+def load_task(config: StudyConfig, data: Any = None) -> Task:
+    """The config's task over its data (loaded now when ``data`` is ``None``)."""
+    return make_task(config.task.name, data if data is not None else load_data(config))
+
+
+def enqueue_baseline(study: optuna.Study, config: StudyConfig) -> bool:
+    """Put the config's ``[baseline]`` in the study as a trial to run next (once).
+
+    Returns:
+        Whether the config has a baseline (an identical queued or finished one is not
+        added again).
+
+    Raises:
+        ConfigError: The config has no ``[baseline]``.
+    """
+    if not config.baseline:
+        raise ConfigError(
+            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
+        )
+    study.enqueue_trial(
+        config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
+    )
+    return True
 
 
 @dataclass
@@ -240,7 +299,8 @@ def run_study(
     *,
     progress: bool = True,
     stop: StopFlag | None = None,
-    data: ClassificationData | None = None,
+    data: Any = None,
+    enqueue_baseline_trial: bool = False,
     heartbeat_interval: int | None = None,
 ) -> RunSummary:
     """Create or resume ``config``'s study and run trials until its budget is reached.
@@ -251,6 +311,7 @@ def run_study(
         stop: Stop flag (SIGTERM/SIGINT set it); the trial in progress ends at its next
             epoch boundary and is re-queued.
         data: Preloaded data (loaded from the config when ``None``).
+        enqueue_baseline_trial: Run the config's ``[baseline]`` first (once per study).
         heartbeat_interval: Seconds between heartbeats of the running trial; a trial whose
             worker dies is failed after three intervals and its parameters re-queued.
             ``None`` turns heartbeats off (one process alone needs none).
@@ -265,21 +326,24 @@ def run_study(
         grace_period=3 * heartbeat_interval if heartbeat_interval else None,
     )
     # Data first: a bad data setting must fail before the stored study is touched.
-    data = data or load_data(config)
+    task = load_task(config, data)
     study = create_study(config, backend)
+    if enqueue_baseline_trial:
+        enqueue_baseline(study, config)
     checkpoints = CheckpointStore(
         storage.artifact_dir_for(config.storage) / config.study, keep=config.keep_checkpoints
     )
     stop = stop or StopFlag()
     space = config.search_space()
-    objective = ClassificationObjective(
-        data,
+    objective = TaskObjective(
+        task,
         space.suggest,
         ObjectiveSettings(
             objectives=tuple(config.metric),
             max_epochs=config.epochs,
             seed=config.seed,
             device=device,
+            folds=config.folds,
             stop_requested=stop,
         ),
         save_checkpoint=checkpoints.save,
@@ -354,9 +418,14 @@ def load_best_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained model of the best trial, in eval mode, and what is needed to use it.
 
+    Works for every task: the checkpoint's ``kind`` picks the model class (classifier,
+    tagger or MLP), and the file is read with ``torch.load(weights_only=True)``.
+
     Returns:
-        ``(model, info)``; ``info`` has ``label_names``, ``vocabulary``, ``min_freq``,
-        ``max_length``, ``params``, ``metrics`` and ``trial_number``.
+        ``(model, info)``; ``info`` has ``kind``, ``task``, ``label_names``, ``params``,
+        ``metrics``, ``trial_number`` and the task's preprocessing (``vocabulary``,
+        ``min_freq``, ``max_length`` for text; ``characters`` and ``scheme`` for taggers;
+        ``feature_names``, ``mean``, ``std`` for the MLP).
     """
     trial = best_trial(study_name, storage_url)
     checkpoints = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name)
@@ -381,10 +450,13 @@ def evaluate_best_on_test(
         return {**results[key], "cached": True}
     config = stored_config(study)
     model, info = load_best_model(study_name, storage_url)
-    data = load_data(config)
-    test = data.view(data.test, min_freq=int(info["min_freq"]), max_length=int(info["max_length"]))
-    metrics = evaluate(model, test, len(data.label_names))
-    entry = {"trial": trial.number, "n_test": len(data.test), **metrics}
+    task = load_task(config)
+    test = task.view(task.test, task.resolve(info["params"]))
+    metrics = evaluate(model, test, metrics=task.new_metrics(test))
+    per_type = metrics.pop("per_type_f1", None)
+    entry = {"trial": trial.number, "n_test": len(task.test), **metrics}
+    if per_type is not None:
+        entry["per_type_f1"] = per_type
     results[key] = entry
     study.set_user_attr(TEST_RESULTS_ATTR, results)
     return {**entry, "cached": False}
@@ -415,6 +487,7 @@ __all__ = [
     "RunSummary",
     "best_trial",
     "create_study",
+    "enqueue_baseline",
     "evaluate_best_on_test",
     "load_best_model",
     "open_study",

@@ -59,10 +59,41 @@ def run_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Stop starting trials after this many s.")
     ] = None,
-    task: Annotated[str | None, typer.Option("--task", help="Task [classification].")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", help="classification, ner, pos or tabular [classification]."),
+    ] = None,
     data: Annotated[
         str | None,
-        typer.Option("--data", help="digits (built in), a CSV/TSV path, or hf:NAME [digits]."),
+        typer.Option(
+            "--data",
+            help="digits (built in), a CSV/TSV, TREC .label, CoNLL-U, IOB or CoNLL-2003 file, "
+            "or hf:NAME [digits].",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Shipped config: imdb, ag_news, trec, ner_uk, conll2003, ud_pos, tabular.",
+        ),
+    ] = None,
+    enqueue_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue-baseline", help="Run the config's hand-tuned [baseline] as the first trial."
+        ),
+    ] = False,
+    folds: Annotated[
+        int | None, typer.Option("--folds", help="k-fold cross-validation per trial [1: off].")
+    ] = None,
+    tag_column: Annotated[
+        str | None,
+        typer.Option("--tag-column", help="Tag column (0-based) of a tagged file, or HF column."),
+    ] = None,
+    data_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Classification file layout: auto, table, trec, ag_news."),
     ] = None,
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="Text column of a CSV/TSV [text].")
@@ -90,6 +121,10 @@ def run_command(
     _setup_logging(verbose)
     study_config = load_config(
         config,
+        preset=preset,
+        folds=folds,
+        tag_column=tag_column,
+        data_format=data_format,
         study=study,
         storage=storage,
         n_trials=n_trials,
@@ -103,7 +138,9 @@ def run_command(
         device=device,
         seed=seed,
     )
-    summary = run_study(study_config, progress=not no_progress)
+    summary = run_study(
+        study_config, progress=not no_progress, enqueue_baseline_trial=enqueue_baseline
+    )
     for line in summary.lines():
         typer.echo(line)
 
@@ -158,7 +195,11 @@ def best_command(
         typer.echo(f"  {key}: {value}")
     if evaluate_test:
         test = record["test"]
-        scores = ", ".join(f"{k}={test[k]:.4f}" for k in ("accuracy", "macro_f1", "loss"))
+        scores = ", ".join(
+            f"{k}={v:.4f}"
+            for k, v in test.items()
+            if isinstance(v, float) and k not in ("trial", "n_test")
+        )
         note = " (stored result of an earlier evaluation)" if test["cached"] else ""
         typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
 
