@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +47,17 @@ TEST_RESULTS_ATTR = "test_results"
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` becomes ``cuda`` when a GPU is visible, else ``cpu``."""
+    """``auto`` becomes a visible CUDA GPU, else ``cpu``.
+
+    With several GPUs visible (a compose worker that reserves all of them) ``auto`` picks
+    one at random, so workers started together spread over the GPUs instead of all landing
+    on ``cuda:0``; choosing by free memory would need a CUDA context on every GPU.
+    """
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        n_gpus = torch.cuda.device_count()
+        return "cuda" if n_gpus == 1 else f"cuda:{random.randrange(n_gpus)}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for, but no CUDA GPU is visible; use cpu")
     return device

@@ -357,6 +357,26 @@ def launch_command(
     raise typer.Exit(code)
 
 
+@app.command("dashboard")
+def dashboard_command(
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 8080,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on. optuna-dashboard has no authentication: use "
+            "0.0.0.0 only inside a container or behind a reverse proxy with auth.",
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Watch the studies of a storage in optuna-dashboard (Ctrl-C stops it)."""
+    from search._dashboard import serve_dashboard
+
+    _setup_logging()
+    serve_dashboard(storage, host=host, port=port, echo=lambda line: typer.echo(line, err=True))
+
+
 app.command("report")(report_command)
 app.command("trials")(trials_command)
 app.command("import-csv")(import_csv_command)

@@ -1,0 +1,240 @@
+"""``hpsearch dashboard``: loopback by default, one-line errors, a page a browser renders."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.artifacts import upload_artifact
+
+from search import _dashboard, cli
+from search._checkpoints import CheckpointStore
+from search._dashboard import StudyFoldersArtifactStore, is_loopback
+
+REPO = Path(__file__).resolve().parents[2]
+STUDY = "dashboard-watch-digits"
+
+
+def hpsearch(capsys, *args: str) -> tuple[int, str, str]:
+    old = sys.argv
+    sys.argv = ["hpsearch", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Replace optuna-dashboard's blocking server with a recorder."""
+    import optuna_dashboard
+
+    calls = []
+    monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, **kw: calls.append(kw))
+    return calls
+
+
+def test_listens_on_loopback_by_default_without_warning(served, storage_url, capsys):
+    code, _, err = hpsearch(capsys, "dashboard", "--storage", storage_url)
+    assert code == 0
+    (call,) = served
+    assert call["host"] == "127.0.0.1" and call["port"] == 8080
+    assert isinstance(call["artifact_store"], StudyFoldersArtifactStore)
+    assert "warning" not in err and "http://127.0.0.1:8080/dashboard/" in err
+
+
+def test_all_interfaces_only_when_asked_and_with_a_warning(served, storage_url, capsys):
+    code, _, err = hpsearch(
+        capsys, "dashboard", "--storage", storage_url, "--host", "0.0.0.0", "--port", "9000"
+    )
+    assert code == 0 and served[0]["host"] == "0.0.0.0" and served[0]["port"] == 9000
+    assert (
+        "warning: listening on 0.0.0.0, not loopback; optuna-dashboard has no authentication" in err
+    )
+
+
+def test_the_password_of_the_storage_url_is_not_printed(served, monkeypatch, capsys):
+    monkeypatch.setattr(_dashboard.storage, "open_storage", lambda url: object())
+    url = "postgresql+psycopg://hpsearch:s3cret@db.example:5432/hpsearch"
+    code, _, err = hpsearch(capsys, "dashboard", "--storage", url)
+    assert code == 0 and "s3cret" not in err and "hpsearch:***@db.example" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "0"], "error: dashboard port must be between 1 and 65535, but got port=0"),
+        (
+            ["--port", "70000"],
+            "error: dashboard port must be between 1 and 65535, but got port=70000",
+        ),
+        (
+            ["--host", " "],
+            "error: dashboard host must be an address such as 127.0.0.1 (default) or 0.0.0.0, but got an empty string",
+        ),
+        (
+            ["--storage", "mysql://db/x"],
+            "error: storage URL 'mysql://db/x' uses unsupported database 'mysql'; accepted:",
+        ),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(served, storage_url, capsys, args, message):
+    args = ["--storage", storage_url, *args] if "--storage" not in args else args
+    code, _, err = hpsearch(capsys, "dashboard", *args)
+    assert code == 2 and err.startswith(message) and err.count("\n") == 1
+    assert not served
+
+
+def test_a_taken_port_is_one_line(storage_url, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = hpsearch(capsys, "dashboard", "--storage", storage_url, "--port", str(port))
+    assert code == 2
+    assert err.splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("myhost", False),
+    ],
+)
+def test_is_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_artifact_store_finds_checkpoints_in_the_study_folders(tmp_path, storage_url):
+    study = optuna.create_study(study_name="s", storage=storage_url)
+    trial = study.ask()
+    checkpoints = CheckpointStore(tmp_path / "artifacts" / "s")
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"weights")
+    artifact_id = upload_artifact(
+        artifact_store=checkpoints.store, file_path=str(source), study_or_trial=trial
+    )
+    store = StudyFoldersArtifactStore(tmp_path / "artifacts")
+    with store.open_reader(artifact_id) as reader:
+        assert reader.read() == b"weights"
+    store.write("uploaded-id", io.BytesIO(b"note"))
+    assert (tmp_path / "artifacts" / "dashboard" / "uploaded-id").read_bytes() == b"note"
+    store.remove(artifact_id)
+    with pytest.raises(optuna.artifacts.exceptions.ArtifactNotFound):
+        store.open_reader(artifact_id)
+
+
+# --- a real server and a real browser -------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_page(url: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"dashboard exited early: {server.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.25)
+    raise AssertionError(f"dashboard did not answer {url} within {timeout} s")
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            shutil.which("chromium") or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.mark.slow
+def test_a_browser_sees_the_study_and_the_server_stops_cleanly(tmp_path):
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium binary (Debian: apt-get install -y chromium)")
+    storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(study_name=STUDY, storage=storage_url, direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=5)
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "search.cli",
+            "dashboard",
+            "--storage",
+            storage_url,
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,  # this checkout's code, not an installed copy
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/dashboard/"
+    try:
+        _wait_for_page(url, server)
+        dom = _chromium("--dump-dom", url, profile=tmp_path / "profile")
+        screenshot = tmp_path / "dashboard.png"
+        shot = _chromium(
+            f"--screenshot={screenshot}",
+            "--window-size=1280,900",
+            url,
+            profile=tmp_path / "profile",
+        )
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err  # SIGTERM stops it like Ctrl-C
+    assert "dashboard stopped" in err and "warning" not in err
+    assert dom.returncode == 0, dom.stderr
+    assert STUDY in dom.stdout  # the study list rendered, not an error page
+    assert "Direction: MAXIMIZE" in dom.stdout
+    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.size == (1280, 900)
+        assert len(image.getcolors(maxcolors=1_000_000) or []) > 50  # not a blank page
