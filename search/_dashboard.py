@@ -132,7 +132,7 @@ def serve_dashboard(
         ) from None
     backend = storage.open_storage(storage_url)
     artifacts = StudyFoldersArtifactStore(storage.artifact_dir_for(storage_url))
-    shown_url = storage.parse_storage_url(storage_url).render_as_string(hide_password=True)
+    shown_url = storage.mask_password(storage_url)
     if not is_loopback(host):
         echo(
             f"warning: listening on {host}, not loopback; optuna-dashboard has no "

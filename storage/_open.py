@@ -140,6 +140,23 @@ def open_storage(
     return storage
 
 
+def mask_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    if url.startswith(_JOURNAL_PREFIX):
+        return url
+    if url.startswith(_REDIS_PREFIXES):
+        scheme, rest = url.split("://", 1)
+        if "@" in rest:
+            credentials, host = rest.rsplit("@", 1)
+            user = credentials.split(":", 1)[0] if ":" in credentials else ""
+            return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def _journal_path(url: str) -> Path:
     path = url[len(_JOURNAL_PREFIX) :]
     if not path:

@@ -16,6 +16,7 @@ import optuna
 import pytest
 from optuna.artifacts import upload_artifact
 
+import storage
 from search import _dashboard, cli
 from search._checkpoints import CheckpointStore
 from search._dashboard import StudyFoldersArtifactStore, is_loopback
@@ -126,7 +127,7 @@ def test_is_loopback(host, loopback):
 
 
 def test_artifact_store_finds_checkpoints_in_the_study_folders(tmp_path, storage_url):
-    study = optuna.create_study(study_name="s", storage=storage_url)
+    study = optuna.create_study(study_name="s", storage=storage.open_storage(storage_url))
     trial = study.ask()
     checkpoints = CheckpointStore(tmp_path / "artifacts" / "s")
     source = tmp_path / "weights.bin"

@@ -102,3 +102,16 @@ def test_postgres_connections_have_a_statement_timeout(postgres_url):
     with backend.engine.connect() as connection:
         value = connection.execute(sqlalchemy.text("SHOW statement_timeout")).scalar()
     assert value == "1min"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://me:s3cret@db/x", "postgresql+psycopg://me:***@db/x"),
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("journal:///tmp/a.log", "journal:///tmp/a.log"),
+        ("sqlite:///a.db", "sqlite:///a.db"),
+    ],
+)
+def test_mask_password_for_every_url_form(url, shown):
+    assert storage.mask_password(url) == shown
