@@ -9,8 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-from search import cli
+from cli_helpers import hpsearch
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 TINY = """
@@ -24,21 +23,6 @@ embedding_dim = 8
 batch_size = 128
 num_layers = 1
 """
-
-
-def hpsearch(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in this process; return (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["hpsearch", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -14,29 +14,16 @@ from pathlib import Path
 
 import optuna
 import pytest
+from cli_helpers import hpsearch
 from optuna.artifacts import upload_artifact
 
 import storage
-from search import _dashboard, cli
+from search import _dashboard
 from search._checkpoints import CheckpointStore
 from search._dashboard import StudyFoldersArtifactStore, is_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = "dashboard-watch-digits"
-
-
-def hpsearch(capsys, *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["hpsearch", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
+from cli_helpers import hpsearch
 
 import search
 from objectives import encode_sentences
-from search import cli
 from search._config import load_config, preset_names
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -34,20 +33,6 @@ lr = 0.01
 scheduler = {type = "categorical", choices = ["none", "cosine"]}
 """
 needs_datasets = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
-
-
-def hpsearch(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in this process; return (exit code, stdout, stderr)."""
-    old, sys.argv = sys.argv, ["hpsearch", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def head(source, target, n_sentences):
