@@ -70,3 +70,11 @@ from pathlib import Path as _Path  # noqa: E402
 
 for _folder in ("storage", "search"):
     _sys.path.insert(0, str(_Path(__file__).with_name(_folder)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def rdb_url(request, tmp_path) -> str:
+    """The database backends, which support heartbeats (crash detection)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/studies.db"
+    return request.getfixturevalue("postgres_url")

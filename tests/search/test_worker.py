@@ -95,9 +95,11 @@ def test_a_set_stop_flag_starts_no_trial():
     assert result.stopped_by == "SIGTERM" and study.trials == []
 
 
-def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(tmp_path):
+def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(
+    tmp_path, rdb_url, study_name
+):
     (tmp_path / "slow.toml").write_text(SLOW)
-    url = f"sqlite:///{tmp_path}/w.db"
+    url = rdb_url
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -105,7 +107,7 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(tmp_
             "search.cli",
             "worker",
             "--study",
-            "w",
+            study_name,
             "--storage",
             url,
             "--config",
@@ -121,7 +123,7 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(tmp_
 
         def running_with_epochs():
             try:
-                study = optuna.load_study(study_name="w", storage=url)
+                study = optuna.load_study(study_name=study_name, storage=url)
             except KeyError:
                 return None
             running = study.get_trials(states=(TrialState.RUNNING,))
@@ -135,7 +137,7 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(tmp_
             worker.kill()
     assert worker.returncode == 0, output
     assert "stopped by SIGTERM" in output
-    trials = optuna.load_study(study_name="w", storage=url).trials
+    trials = optuna.load_study(study_name=study_name, storage=url).trials
     interrupted = trials[0]
     assert interrupted.state == TrialState.FAIL
     assert interrupted.user_attrs["fail_reason"] == "interrupted"
@@ -220,16 +222,18 @@ batch_size = 64
 """
 
 
-def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(tmp_path):
+def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
+    tmp_path, rdb_url, study_name
+):
     (tmp_path / "crash.toml").write_text(CRASH)
-    url = f"sqlite:///{tmp_path}/c.db"
+    url = rdb_url
     command = [
         sys.executable,
         "-m",
         "search.cli",
         "worker",
         "--study",
-        "c",
+        study_name,
         "--storage",
         url,
         "--config",
@@ -244,7 +248,7 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(tmp_pat
 
         def mid_trial():
             try:
-                study = optuna.load_study(study_name="c", storage=url)
+                study = optuna.load_study(study_name=study_name, storage=url)
             except KeyError:
                 return None
             running = study.get_trials(states=(TrialState.RUNNING,))
@@ -261,7 +265,7 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(tmp_pat
         command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
     )
     assert second.returncode == 0, second.stdout + second.stderr
-    study = optuna.load_study(study_name="c", storage=url)
+    study = optuna.load_study(study_name=study_name, storage=url)
     by_number = {t.number: t for t in study.trials}
     dead = by_number[victim.number]
     assert dead.state == TrialState.FAIL  # failed by the heartbeat, not left RUNNING
