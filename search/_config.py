@@ -581,7 +581,7 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
 
 
 def _check_device(device: str) -> str:
-    if device in ("auto", "cpu") or device == "cuda" or device.startswith("cuda:"):
+    if device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()):
         return device
     raise ConfigError(f"device {device!r} is not accepted; accepted: auto, cpu, cuda, cuda:N")
 

@@ -60,6 +60,11 @@ def resolve_device(device: str) -> str:
         return "cuda" if n_gpus == 1 else f"cuda:{random.randrange(n_gpus)}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for, but no CUDA GPU is visible; use cpu")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r} does not exist; visible GPUs: cuda:0..cuda:"
+            f"{torch.cuda.device_count() - 1}"
+        )
     return device
 
 

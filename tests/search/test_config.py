@@ -99,6 +99,10 @@ def test_two_objectives_default_to_no_pruning_and_infer_directions():
             "low \\(256\\) must not be greater than high \\(16\\)",
         ),
         ({"device": "tpu"}, "device 'tpu' is not accepted"),
+        (
+            {"device": "cuda:x"},
+            "device 'cuda:x' is not accepted; accepted: auto, cpu, cuda, cuda:N",
+        ),
     ],
 )
 def test_bad_values_name_themselves_and_what_is_accepted(layer, message):
