@@ -40,6 +40,16 @@ def _sampler(name: str):
     return optuna.samplers.TPESampler()
 
 
+def _timed_trial(study) -> tuple[int, float]:
+    """One ask -> suggest -> tell on a no-training objective: (trial number, seconds)."""
+    started = time.perf_counter()
+    trial = study.ask()
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_int("y", 1, 100)
+    study.tell(trial, x * x + y)
+    return trial.number, time.perf_counter() - started
+
+
 def _worker(url: str, study_name: str, n_trials: int, sampler: str, out: mp.Queue) -> None:
     import optuna
 
@@ -51,13 +61,8 @@ def _worker(url: str, study_name: str, n_trials: int, sampler: str, out: mp.Queu
     )
     timings: list[tuple[int, float]] = []
     while True:
-        started = time.perf_counter()
-        trial = study.ask()
-        x = trial.suggest_float("x", -10, 10)
-        y = trial.suggest_int("y", 1, 100)
-        study.tell(trial, x * x + y)
-        timings.append((trial.number, time.perf_counter() - started))
-        if trial.number >= n_trials - 1:
+        timings.append(_timed_trial(study))
+        if timings[-1][0] >= n_trials - 1:
             break
     out.put(timings)
 
@@ -80,15 +85,7 @@ def _memory_baseline(n_trials: int, sampler: str) -> dict[str, tuple[float, floa
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(sampler=_sampler(sampler))
-    timings = []
-    for _ in range(n_trials):
-        started = time.perf_counter()
-        trial = study.ask()
-        x = trial.suggest_float("x", -10, 10)
-        y = trial.suggest_int("y", 1, 100)
-        study.tell(trial, x * x + y)
-        timings.append((trial.number, time.perf_counter() - started))
-    return _windows(timings, n_trials)
+    return _windows([_timed_trial(study) for _ in range(n_trials)], n_trials)
 
 
 class _Backend:
