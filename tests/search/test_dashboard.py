@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from browser import chromium_or_skip, headless_chromium
 from cli_helpers import hpsearch
 from optuna.artifacts import upload_artifact
 
@@ -154,32 +154,9 @@ def _wait_for_page(url: str, server: subprocess.Popen[str], timeout: float = 60)
     raise AssertionError(f"dashboard did not answer {url} within {timeout} s")
 
 
-def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            shutil.which("chromium") or "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=10000",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-
-
 @pytest.mark.slow
 def test_a_browser_sees_the_study_and_the_server_stops_cleanly(tmp_path):
-    if shutil.which("chromium") is None:
-        pytest.skip("no chromium binary (Debian: apt-get install -y chromium)")
+    chromium_or_skip()
     storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
     study = optuna.create_study(study_name=STUDY, storage=storage_url, direction="maximize")
     study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=5)
@@ -204,9 +181,9 @@ def test_a_browser_sees_the_study_and_the_server_stops_cleanly(tmp_path):
     url = f"http://127.0.0.1:{port}/dashboard/"
     try:
         _wait_for_page(url, server)
-        dom = _chromium("--dump-dom", url, profile=tmp_path / "profile")
+        dom = headless_chromium("--dump-dom", url, profile=tmp_path / "profile")
         screenshot = tmp_path / "dashboard.png"
-        shot = _chromium(
+        shot = headless_chromium(
             f"--screenshot={screenshot}",
             "--window-size=1280,900",
             url,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from browser import headless_chromium
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from plotly.offline import get_plotlyjs
@@ -238,42 +236,20 @@ def test_report_command_names_a_missing_study(sqlite_url: str, tmp_path: Path) -
     assert "'nope'" in str(result.exception) and "structured" in str(result.exception)
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_report_renders_in_headless_chromium(structured, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
     image_module = pytest.importorskip("PIL.Image")
     html_path = write_report(structured[0], tmp_path / "out")
     screenshot = tmp_path / "screenshot.png"
 
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            f"--screenshot={screenshot}",
-            "--window-size=1280,2000",
-            # Lets plotly's scripts finish drawing before the screenshot is taken.
-            "--virtual-time-budget=5000",
-            html_path.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
+    result = headless_chromium(
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2000",
+        html_path.as_uri(),
+        profile=tmp_path / "chromium-profile",
+        budget_ms=5000,  # lets plotly's scripts finish drawing before the screenshot
         timeout=60,
     )
+    assert result.returncode == 0, result.stderr
 
     pixels = np.asarray(image_module.open(screenshot).convert("RGB"))
     non_white = np.any(pixels < 250, axis=2).mean()
