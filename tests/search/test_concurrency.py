@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
+from cli_helpers import process_env
 from optuna.trial import TrialState
 
 WORKER = Path(__file__).with_name("fast_worker.py")
-
-
-def _env():
-    root = Path(__file__).resolve().parents[2]
-    return {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
 
 
 def test_eight_workers_reach_400_trials_without_losing_or_duplicating(postgres_url, study_name):
@@ -23,7 +18,7 @@ def test_eight_workers_reach_400_trials_without_losing_or_duplicating(postgres_u
     workers = [
         subprocess.Popen(
             [sys.executable, str(WORKER), postgres_url, study_name, "400"],
-            env=_env(),
+            env=process_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

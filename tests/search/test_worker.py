@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 import optuna
 import pytest
 import torch
+from cli_helpers import process_env
 from optuna.trial import TrialState
 
 from search import StopFlag, run_trials
@@ -39,10 +39,6 @@ embedding_dim = 8
 num_layers = 1
 batch_size = 128
 """
-
-
-def _env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _wait_for(predicate, seconds: float, what: str):
@@ -114,7 +110,7 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(
             "slow.toml",
         ],
         cwd=tmp_path,
-        env=_env(),
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -167,7 +163,7 @@ def test_launch_runs_cpu_workers_to_exactly_the_study_budget(tmp_path):
             "2",
         ],
         cwd=tmp_path,
-        env=_env(),
+        env=process_env(),
         capture_output=True,
         text=True,
         timeout=240,
@@ -200,7 +196,7 @@ def test_launch_rejects_bad_options(tmp_path, args, message):
             *args,
         ],
         cwd=tmp_path,
-        env=_env(),
+        env=process_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -242,7 +238,11 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
         "1",
     ]
     first = subprocess.Popen(
-        command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=tmp_path,
+        env=process_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
 
@@ -262,7 +262,7 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
             first.kill()
     killed_at = time.monotonic()
     second = subprocess.run(
-        command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
+        command, cwd=tmp_path, env=process_env(), capture_output=True, text=True, timeout=180
     )
     assert second.returncode == 0, second.stdout + second.stderr
     study = optuna.load_study(study_name=study_name, storage=url)

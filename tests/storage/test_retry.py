@@ -11,15 +11,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from cli_helpers import process_env
 from optuna.trial import TrialState
 from tcp_proxy import TcpProxy
 
 WORKER = Path(__file__).resolve().parents[1] / "search" / "fast_worker.py"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    root = Path(__file__).resolve().parents[2]
-    return {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", **extra}
 
 
 def _postgres_running() -> bool:
@@ -50,7 +46,7 @@ def test_four_workers_ride_out_a_postgres_restart(postgres_url, study_name):
     workers = [
         subprocess.Popen(
             [sys.executable, str(WORKER), postgres_url, study_name, "160", "0.05"],
-            env=_env(),
+            env=process_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -93,7 +89,7 @@ def test_a_database_down_past_the_limit_stops_the_worker_with_a_clear_message(
     optuna.create_study(study_name=study_name, storage=url)
     worker = subprocess.Popen(
         [sys.executable, str(WORKER), url, study_name, "100000", "0.01"],
-        env=_env(HPSEARCH_DB_RETRY_SECONDS="4"),
+        env=process_env(HPSEARCH_DB_RETRY_SECONDS="4"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
