@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from objectives._data import PAD_ID, UNK_ID, tokenize
+from objectives._data import _encode_texts, tokenize
 from objectives._models import (
     ClassifierConfig,
     MLPClassifier,
@@ -64,13 +64,8 @@ def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, 
     if vocabulary is None:
         raise ObjectiveError("this model reads float features, not texts; pass feature tensors")
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
-    max_length = int(info["max_length"])
-    rows = [tokenize(text)[:max_length] or ["<unk>"] for text in texts]
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor([token_to_id.get(token, UNK_ID) for token in row])
-    return ids, torch.tensor([len(row) for row in rows], dtype=torch.long)
+    # The same encoding the training data went through.
+    return _encode_texts([tokenize(text) for text in texts], token_to_id, int(info["max_length"]))
 
 
 def encode_sentences(

@@ -135,3 +135,12 @@ def test_hugging_face_data_uses_its_train_split_and_holds_back_test(monkeypatch)
         match="column 'review' is not in Hugging Face dataset 'toy_reviews'; available columns: text, label",
     ):
         load_classification_data("hf:toy_reviews", text_column="review")
+
+
+def test_new_texts_are_encoded_like_the_training_data():
+    from objectives import encode_texts
+
+    info = {"vocabulary": ["<pad>", "<unk>", "good", "bad"], "max_length": 3}
+    ids, lengths = encode_texts(["Good good bad movie!", "", "bad"], info)
+    assert ids.tolist() == [[2, 2, 3], [UNK_ID, PAD_ID, PAD_ID], [3, PAD_ID, PAD_ID]]
+    assert lengths.tolist() == [3, 1, 1]
