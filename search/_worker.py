@@ -14,6 +14,7 @@ import logging
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -158,7 +159,6 @@ def run_trials(
     stop = stop or StopFlag()
     result = WorkerResult()
     started = time.monotonic()
-    stale_check = getattr(optuna.storages, "fail_stale_trials", None)
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         result.trials_run += 1
@@ -186,8 +186,9 @@ def run_trials(
             if counts["WAITING"] == 0 and finished + counts["RUNNING"] >= n_trials:
                 # The rest of the budget is running elsewhere; wait in case one of them dies
                 # and is re-queued by the heartbeat's stale-trial callback.
-                if stale_check is not None:
-                    stale_check(study)
+                with warnings.catch_warnings():  # experimental in Optuna 5, used on purpose
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
                 time.sleep(poll_seconds)
                 continue
         study.optimize(objective, n_trials=1, catch=tuple(catch), callbacks=[after_trial])
