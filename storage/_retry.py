@@ -106,7 +106,9 @@ def call_with_retry(
                 raise
             attempt += 1
             waited = time.monotonic() - started
-            if waited >= budget:
+            # A single failing call can itself outlast the budget (a connect timeout under
+            # load); still log it and try once more, so every outage leaves a trace.
+            if waited >= budget and attempt > 1:
                 raise StorageError(
                     f"database unreachable for {waited:.0f} s while {what}: {_first_line(exc)} "
                     "(raise HPSEARCH_DB_RETRY_SECONDS to wait longer)"

@@ -107,3 +107,27 @@ def test_a_database_down_past_the_limit_stops_the_worker_with_a_clear_message(
     assert worker.returncode not in (0, None)
     assert "database error while" in output
     assert "database unreachable for" in output and "HPSEARCH_DB_RETRY_SECONDS" in output
+
+
+def test_every_outage_is_logged_and_retried_once_even_past_the_budget(monkeypatch, caplog):
+    import sqlalchemy.exc
+
+    from storage import StorageError
+    from storage._retry import call_with_retry
+
+    monkeypatch.setenv("HPSEARCH_DB_RETRY_SECONDS", "0")
+    calls = []
+
+    def lost_connection():
+        calls.append(1)
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection")
+        )
+
+    with (
+        caplog.at_level("WARNING", logger="hpsearch.storage"),
+        pytest.raises(StorageError, match="database unreachable"),
+    ):
+        call_with_retry(lost_connection, "reading trials")
+    assert len(calls) == 2
+    assert "database error while reading trials" in caplog.text and "retry 1 in" in caplog.text
