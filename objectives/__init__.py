@@ -11,6 +11,7 @@ from objectives._data import (
     load_classification_data,
     tokenize,
 )
+from objectives._graphs import GRAPH_MODES, CudaGraphSteps, GraphMode, graphs_unavailable
 from objectives._models import (
     CharEncoderConfig,
     ClassifierConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "CLASSIFICATION_PARAMETERS",
     "COST_METRICS",
+    "GRAPH_MODES",
     "MLP_MAX_LAYERS",
     "OBJECTIVE_VALUES",
     "PARAMETER_CHOICES",
@@ -65,7 +67,9 @@ __all__ = [
     "ClassificationData",
     "ClassificationObjective",
     "ClassifierConfig",
+    "CudaGraphSteps",
     "EncoderConfig",
+    "GraphMode",
     "MLPClassifier",
     "MLPConfig",
     "ObjectiveError",
@@ -88,6 +92,7 @@ __all__ = [
     "encode_sentences",
     "encode_texts",
     "evaluate",
+    "graphs_unavailable",
     "load_classification_data",
     "load_tabular_builtin",
     "load_tabular_csv",

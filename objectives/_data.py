@@ -103,15 +103,20 @@ class SequenceSplit:
             self.inputs.to(device), self.lengths, self.labels.to(device), chars, self.padded
         )
 
-    def batch(self, index: torch.Tensor) -> Batch:
-        """The examples at CPU ``index``, cut to their longest sequence."""
+    def batch(self, index: torch.Tensor, width: int | None = None) -> Batch:
+        """The examples at CPU ``index``, cut to their longest sequence (or to ``width``).
+
+        A fixed ``width`` (at least the longest length, at most the split's) gives batches of
+        equal shape, which a captured CUDA graph needs; the extra steps are padding.
+        """
         lengths = self.lengths[index]
         device_index = index.to(self.labels.device)
         if not self.padded:
             return Batch(
                 self.inputs[device_index], lengths, self.labels[device_index], None, device_index
             )
-        width = int(lengths.max())  # lengths live on the CPU: no device sync here
+        if width is None:
+            width = int(lengths.max())  # lengths live on the CPU: no device sync here
         labels = self.labels[device_index]
         if labels.dim() == 2:
             labels = labels[:, :width]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -78,11 +80,17 @@ class EncoderConfig:
 
 
 class RecurrentEncoder(nn.Module):
-    """Embeds inputs and runs them through an RNN, GRU or LSTM; padding is packed away."""
+    """Embeds inputs and runs them through an RNN, GRU or LSTM; padding is packed away.
+
+    With ``pack_sequences`` off (see :func:`padded_steps`), a unidirectional encoder runs
+    over the padded batch instead and reads each sequence's final state at its own length:
+    the same result, with shapes that do not depend on the lengths (a CUDA graph needs that).
+    """
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.config = config
+        self.pack_sequences = True
         self.embed: nn.Module
         if config.vocabulary_size > 0:
             self.embed = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
@@ -117,6 +125,8 @@ class RecurrentEncoder(nn.Module):
         if extra is not None:
             embedded = torch.cat([embedded, extra], dim=-1)  # [B, T, E + X]
         embedded = self.input_dropout(embedded)
+        if not self.pack_sequences:
+            return self._padded_forward(embedded, lengths)
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         packed_out, state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(
@@ -126,6 +136,54 @@ class RecurrentEncoder(nn.Module):
         directions = 2 if self.config.bidirectional else 1
         final = hidden[-directions:].transpose(0, 1).reshape(inputs.shape[0], -1)  # [B, D]
         return outputs, final
+
+    def _padded_forward(
+        self, embedded: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # A forward-only pass never reads past a sequence's end before reaching it, so the
+        # output at length - 1 is the packed final state; a backward pass would start in
+        # the padding, hence unidirectional only.
+        if self.config.bidirectional:
+            raise ValueError("padded steps need a unidirectional encoder")
+        outputs, _ = self.rnn(embedded)  # [B, T, D]
+        lengths = lengths.to(outputs.device)
+        steps = torch.arange(outputs.shape[1], device=outputs.device)
+        present = (steps[None, :] < lengths[:, None]).unsqueeze(-1)  # [B, T, 1]
+        outputs = outputs * present  # zeros at padding, as pad_packed_sequence gives
+        rows = torch.arange(outputs.shape[0], device=outputs.device)
+        final = outputs[rows, (lengths - 1).clamp(min=0)]  # [B, D]
+        return outputs, final
+
+
+def padded_steps_unsupported(model: nn.Module) -> str | None:
+    """Why ``model`` cannot run :func:`padded_steps`, or ``None`` when it can."""
+    for module in model.modules():
+        if isinstance(module, RecurrentEncoder) and module.config.bidirectional:
+            return "a bidirectional encoder reads packed sequences, whose shape varies per batch"
+        if isinstance(module, CharEncoder) and module.rnn is not None:
+            return "the character RNN reads packed sequences, whose shape varies per batch"
+    return None
+
+
+@contextmanager
+def padded_steps(model: nn.Module) -> Iterator[None]:
+    """Run ``model``'s encoders over padded batches, without packing, inside the block.
+
+    Raises:
+        ValueError: ``model`` has a part that needs packing (see
+            :func:`padded_steps_unsupported`).
+    """
+    reason = padded_steps_unsupported(model)
+    if reason is not None:
+        raise ValueError(reason)
+    encoders = [m for m in model.modules() if isinstance(m, RecurrentEncoder)]
+    for encoder in encoders:
+        encoder.pack_sequences = False
+    try:
+        yield
+    finally:
+        for encoder in encoders:
+            encoder.pack_sequences = True
 
 
 @dataclass(frozen=True)

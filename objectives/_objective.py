@@ -7,6 +7,7 @@ and metrics; the shape, the loop, schedules and cross-validation folds are the s
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -18,8 +19,9 @@ import torch
 from torch import nn
 
 from objectives._data import ClassificationData, SequenceSplit
+from objectives._graphs import CudaGraphSteps, GraphMode, check_graph_mode, graphs_unavailable
 from objectives._models import SequenceClassifier, count_parameters
-from objectives._schedules import LRSchedule
+from objectives._schedules import LRSchedule, ScheduleConfig
 from objectives._tasks import (
     CLASSIFICATION_PARAMETERS,
     PARAMETER_CHOICES,
@@ -29,8 +31,16 @@ from objectives._tasks import (
     optimizer_config,
     schedule_config,
 )
-from objectives._training import OptimizerConfig, count_batches, evaluate, train_epoch
+from objectives._training import (
+    OptimizerConfig,
+    TrainSteps,
+    count_batches,
+    evaluate,
+    train_epoch,
+)
 from objectives.errors import ObjectiveError, TrialDiverged, TrialInterrupted
+
+_log = logging.getLogger(__name__)
 
 VALIDATION_METRICS = TASK_METRICS["classification"]
 COST_METRICS = ("train_seconds", "n_parameters")
@@ -61,6 +71,11 @@ class ObjectiveSettings:
         device: Torch device to train on.
         folds: 1 trains on the training split and scores the validation split; ``k >= 2``
             runs k-fold cross-validation over both and reports the mean of the folds.
+        cuda_graphs: ``auto`` replays training steps from CUDA graphs where the device and
+            the trial allow it (:func:`objectives._graphs.graphs_unavailable`), ``on`` asks
+            for them (an error off CUDA; a warning when a trial cannot use them), ``off``
+            never uses them.
+        stop_requested: Polled at each epoch boundary; true stops the trial there.
     """
 
     objectives: tuple[str, ...] = ("accuracy",)
@@ -68,6 +83,7 @@ class ObjectiveSettings:
     seed: int = 0
     device: str = "cpu"
     folds: int = 1
+    cuda_graphs: GraphMode = "auto"
     stop_requested: Callable[[], bool] = field(default=lambda: False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +102,12 @@ class ObjectiveSettings:
             raise ObjectiveError(f"epochs must be at least 1, but got {self.max_epochs}.")
         if self.folds < 1:
             raise ObjectiveError(f"folds must be at least 1, but got folds={self.folds}.")
+        check_graph_mode(self.cuda_graphs)
+        if self.cuda_graphs == "on" and torch.device(self.device).type != "cuda":
+            raise ObjectiveError(
+                f"cuda_graphs 'on' needs a CUDA device, but the device is {self.device!r}; "
+                "use cuda_graphs 'auto' (graphs where available) or 'off'"
+            )
 
     @property
     def metric(self) -> str:
@@ -124,6 +146,16 @@ class _Run:
     schedule: LRSchedule
     train: SequenceSplit
     validation: SequenceSplit
+    steps: TrainSteps
+    graphs_off: str | None = None
+
+    def graph_status(self) -> str:
+        """``on (N graphs)``, or ``off: <why>`` for the ``cuda_graphs`` user attribute."""
+        if isinstance(self.steps, CudaGraphSteps):
+            if self.steps.fallback is not None:
+                return f"off: {self.steps.fallback}"
+            return f"on ({self.steps.captured} graphs)"
+        return f"off: {self.graphs_off}"
 
 
 def _mean_metrics(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
@@ -185,19 +217,42 @@ class TaskObjective:
         for train, validation in self._pairs:
             model = self.task.build_model(params).to(self.settings.device)
             optimizer_settings = optimizer_config(params)
-            optimizer = optimizer_settings.build(model)
+            schedule_settings = schedule_config(params)
+            optimizer, steps, graphs_off = self._train_steps(
+                model, optimizer_settings, schedule_settings
+            )
             train_view = self.task.view(train, params)
             schedule = LRSchedule(
                 optimizer,
-                schedule_config(params),
+                schedule_settings,
                 epochs=epochs,
                 steps_per_epoch=count_batches(len(train_view), optimizer_settings.batch_size),
                 maximize=self.settings.metric != "loss",
             )
+            validation_view = self.task.view(validation, params)
             runs.append(
-                _Run(model, optimizer, schedule, train_view, self.task.view(validation, params))
+                _Run(model, optimizer, schedule, train_view, validation_view, steps, graphs_off)
             )
         return runs
+
+    def _train_steps(
+        self, model: nn.Module, optimizer: OptimizerConfig, schedule: ScheduleConfig
+    ) -> tuple[torch.optim.Optimizer, TrainSteps, str | None]:
+        """The optimizer, the step strategy (CUDA graphs where allowed, else eager), and why
+        graphs are not used (``None`` when they are)."""
+        mode = self.settings.cuda_graphs
+        reason = (
+            "cuda_graphs is off"
+            if mode == "off"
+            else graphs_unavailable(model, optimizer, schedule, self.settings.device)
+        )
+        if reason is None:
+            capturable = optimizer.build(model, capturable=True)
+            return capturable, CudaGraphSteps(model, capturable, optimizer), None
+        if mode == "on":
+            _log.warning("cuda_graphs is on, but this trial trains without them: %s", reason)
+        built = optimizer.build(model)
+        return built, TrainSteps(model, built, optimizer), reason
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         settings = self.settings
@@ -232,6 +287,7 @@ class TaskObjective:
                             optimizer_settings,
                             generator,
                             run.schedule,
+                            run.steps,
                         )
                     )
                     if not math.isfinite(train_loss):
@@ -265,6 +321,7 @@ class TaskObjective:
             trial.set_user_attr("val_history", history)
             trial.set_user_attr("epochs_run", len(history))
             trial.set_user_attr("train_seconds", round(seconds, 4))
+            trial.set_user_attr("cuda_graphs", runs[0].graph_status())
             if len(runs) > 1:
                 trial.set_user_attr("fold_values", fold_values)
 

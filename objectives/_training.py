@@ -7,7 +7,8 @@ once per epoch, so the same loop keeps a GPU busy and stays simple on a CPU.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -59,13 +60,23 @@ class OptimizerConfig:
                 f"{self.grad_clip=}."
             )
 
-    def build(self, model: nn.Module) -> torch.optim.Optimizer:
-        """The torch optimizer over ``model``'s parameters."""
-        params = model.parameters()
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+    def build(self, model: nn.Module, *, capturable: bool = False) -> torch.optim.Optimizer:
+        """The torch optimizer over ``model``'s parameters.
+
+        Args:
+            model: The model to train.
+            capturable: Build it so its step can be captured in a CUDA graph: Adam and AdamW
+                keep their step count and learning rate on the device (a schedule then
+                updates the rate in place, which replays see). SGD's rate stays a number
+                that a graph freezes (see :func:`objectives._graphs.graphs_unavailable`).
+        """
+        params = list(model.parameters())
+        if self.optimizer in ("adam", "adamw"):
+            cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+            if capturable:
+                lr = torch.tensor(self.lr, device=params[0].device)
+                return cls(params, lr=lr, weight_decay=self.weight_decay, capturable=True)
+            return cls(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(params, lr=self.lr, weight_decay=self.weight_decay, momentum=0.9)
 
 
@@ -98,11 +109,26 @@ def bucketed_batches(
 
 
 def iterate(
-    split: SequenceSplit, batch_size: int, generator: torch.Generator | None = None
+    split: SequenceSplit,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    width: Callable[[int, int], int] | None = None,
 ) -> Iterator[Batch]:
-    """Yield batches of similar lengths, each cut to its longest sequence."""
+    """Yield batches of similar lengths, each cut to its longest sequence.
+
+    Args:
+        split: The examples.
+        batch_size: Examples per batch.
+        generator: Batch order (``None``: sorted by length, for evaluation).
+        width: Maps (longest length, split width) to the width to cut to, when batches
+            should come in fewer shapes than lengths (CUDA graphs); default: the longest.
+    """
+    full = int(split.inputs.shape[1]) if split.padded else 0
     for index in bucketed_batches(split.lengths, batch_size, generator):
-        yield split.batch(index)
+        cut = None
+        if width is not None and split.padded:
+            cut = width(int(split.lengths[index].max()), full)
+        yield split.batch(index, cut)
 
 
 def batch_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,6 +153,59 @@ def count_batches(n_examples: int, batch_size: int) -> int:
     return max(1, math.ceil(n_examples / batch_size))
 
 
+class TrainSteps:
+    """Runs the optimizer steps of an epoch eagerly and sums their losses on the device.
+
+    The base of the training-step strategies: :class:`objectives._graphs.CudaGraphSteps`
+    replays captured steps instead, with the same arithmetic.
+
+    Args:
+        model: The model being trained.
+        optimizer: Its optimizer.
+        config: Batch size and gradient clipping.
+    """
+
+    #: Maps (longest length, split width) to a batch width; ``None`` cuts to the longest.
+    width: Callable[[int, int], int] | None = None
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, config: OptimizerConfig
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.config = config
+        device = next(model.parameters()).device
+        self.total = torch.zeros((), device=device)
+        self.count = torch.zeros((), device=device, dtype=torch.long)
+
+    @contextmanager
+    def epoch(self) -> Iterator[None]:
+        """Around one epoch's steps: resets the loss sums (in place: captured steps add to
+        these very tensors)."""
+        self.total.zero_()
+        self.count.zero_()
+        yield
+
+    def step(self, batch: Batch) -> None:
+        """One optimizer step on ``batch``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.train_step(batch.model_inputs(), batch.labels)
+
+    def train_step(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> None:
+        """Forward, backward, clip, update, and add the loss to the sums (no host read)."""
+        loss, n_labels = batch_loss(self.model(*inputs), labels)
+        (loss / n_labels.clamp(min=1)).backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.total += loss.detach()
+        self.count += n_labels
+
+    def mean_loss(self) -> torch.Tensor:
+        """The epoch's mean training loss as a 0-d tensor (not read)."""
+        return self.total / self.count.clamp(min=1)
+
+
 def train_epoch(
     model: nn.Module,
     split: SequenceSplit,
@@ -134,23 +213,29 @@ def train_epoch(
     config: OptimizerConfig,
     generator: torch.Generator,
     schedule: LRSchedule | None = None,
+    steps: TrainSteps | None = None,
 ) -> torch.Tensor:
-    """One pass over ``split``; returns the mean training loss as a 0-d tensor (not read)."""
+    """One pass over ``split``; returns the mean training loss as a 0-d tensor (not read).
+
+    Args:
+        model: The model to train.
+        split: Training examples, resident on the model's device.
+        optimizer: The model's optimizer.
+        config: Batch size and clipping.
+        generator: Batch order.
+        schedule: Stepped after every batch (one-cycle), when given.
+        steps: How steps run (eager by default; see :class:`TrainSteps`). It must wrap this
+            ``model`` and ``optimizer``.
+    """
+    if steps is None:
+        steps = TrainSteps(model, optimizer, config)
     model.train()
-    total = torch.zeros((), device=split.labels.device)
-    count = torch.zeros((), device=split.labels.device, dtype=torch.long)
-    for batch in iterate(split, config.batch_size, generator):
-        optimizer.zero_grad(set_to_none=True)
-        loss, n_labels = batch_loss(model(*batch.model_inputs()), batch.labels)
-        (loss / n_labels.clamp(min=1)).backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        if schedule is not None:
-            schedule.after_batch()
-        total += loss.detach()
-        count += n_labels
-    return total / count.clamp(min=1)
+    with steps.epoch():
+        for batch in iterate(split, config.batch_size, generator, steps.width):
+            steps.step(batch)
+            if schedule is not None:
+                schedule.after_batch()
+    return steps.mean_loss()
 
 
 @torch.no_grad()

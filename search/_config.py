@@ -13,18 +13,20 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import tomllib
 
 from objectives import (
     BUILTIN_DATASETS,
+    GRAPH_MODES,
     PARAMETER_CHOICES,
     TASK_METRICS,
     TASK_PARAMETERS,
     TASKS,
     TEXT_FORMATS,
+    GraphMode,
     objective_values,
 )
 from search._space import SearchSpace
@@ -62,6 +64,7 @@ _TOP_KEYS = (
     "direction",
     "keep_checkpoints",
     "folds",
+    "cuda_graphs",
     "task",
     "sampler",
     "pruner",
@@ -234,6 +237,7 @@ class StudyConfig:
     direction: list[str] = field(default_factory=lambda: ["maximize"])
     keep_checkpoints: int = 3
     folds: int = 1
+    cuda_graphs: GraphMode = "auto"
     task: TaskConfig = field(default_factory=TaskConfig)
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=dict)
@@ -316,6 +320,7 @@ class StudyConfig:
             "direction": list(self.direction),
             "keep_checkpoints": self.keep_checkpoints,
             "folds": self.folds,
+            "cuda_graphs": self.cuda_graphs,
             "task": dict(vars(self.task)),
             "sampler": dict(self.sampler),
             "pruner": dict(self.pruner),
@@ -499,6 +504,8 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
         config.device = _check_device(str(merged["device"]))
     if "folds" in merged:
         config.folds = _number("folds", merged["folds"], integer=True, minimum=1)
+    if "cuda_graphs" in merged:
+        config.cuda_graphs = _check_graph_mode(merged["cuda_graphs"])
 
     task = dict(merged.get("task", {}))
     _check_keys(task, _TASK_KEYS, "[task]")
@@ -578,6 +585,17 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
     config.build_sampler()
     config.build_pruner()
     return config
+
+
+def _check_graph_mode(mode: object) -> GraphMode:
+    # YAML 1.1 reads a bare on/off as a boolean.
+    if isinstance(mode, bool):
+        mode = "on" if mode else "off"
+    if mode not in GRAPH_MODES:
+        raise ConfigError(
+            f"cuda_graphs {mode!r} is not accepted; accepted: {', '.join(GRAPH_MODES)}"
+        )
+    return cast(GraphMode, mode)
 
 
 def _check_device(device: str) -> str:

@@ -334,6 +334,11 @@ def run_study(
         A :class:`RunSummary`.
     """
     device = resolve_device(config.device)
+    if config.cuda_graphs == "on" and not device.startswith("cuda"):
+        raise ConfigError(
+            f"cuda_graphs 'on' needs a CUDA device, but the device is {device!r}; "
+            "use cuda_graphs 'auto' (graphs where available) or 'off'"
+        )
     backend = storage.open_storage(
         config.storage,
         heartbeat_interval=heartbeat_interval,
@@ -358,6 +363,7 @@ def run_study(
             seed=config.seed,
             device=device,
             folds=config.folds,
+            cuda_graphs=config.cuda_graphs,
             stop_requested=stop,
         ),
         save_checkpoint=checkpoints.save,

@@ -108,6 +108,12 @@ def run_command(
     device: Annotated[
         str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N [auto].")
     ] = None,
+    cuda_graphs: Annotated[
+        str | None,
+        typer.Option(
+            "--cuda-graphs", help="Replay training steps from CUDA graphs: auto, on, off [auto]."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed [0].")] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Hide the progress bar.")
@@ -136,6 +142,7 @@ def run_command(
         test_data=test_data,
         epochs=epochs,
         device=device,
+        cuda_graphs=cuda_graphs,
         seed=seed,
     )
     summary = run_study(
@@ -265,6 +272,14 @@ def worker_command(
     device: Annotated[
         str | None, typer.Option("--device", envvar="HPSEARCH_DEVICE", help="cpu, cuda, cuda:N.")
     ] = None,
+    cuda_graphs: Annotated[
+        str | None,
+        typer.Option(
+            "--cuda-graphs",
+            envvar="HPSEARCH_CUDA_GRAPHS",
+            help="Replay training steps from CUDA graphs: auto, on, off [the study's].",
+        ),
+    ] = None,
     n_trials: Annotated[
         int | None,
         typer.Option("--n-trials", help="Trial budget of the whole study (not of this worker)."),
@@ -288,7 +303,13 @@ def worker_command(
 
     _setup_logging(verbose)
     study_config = worker_config(
-        study, storage, config_path=config, device=device, n_trials=n_trials, timeout=timeout
+        study,
+        storage,
+        config_path=config,
+        device=device,
+        cuda_graphs=cuda_graphs,
+        n_trials=n_trials,
+        timeout=timeout,
     )
     summary = run_study(study_config, progress=False, heartbeat_interval=heartbeat_interval)
     for line in summary.lines():

@@ -82,6 +82,7 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
         (["--storage", "postgresql+psycopg://nobody@127.0.0.1:1/none"], {}, "cannot open storage"),
         (["--storage", "mysql+nodriver://x@y/z"], {}, "storage URL"),
         (["--storage", "not a url"], {}, "is not a valid URL"),
+        (["--cuda-graphs", "maybe"], {}, "cuda_graphs 'maybe' is not accepted; accepted: auto"),
     ],
 )
 def test_each_bad_input_is_one_line_and_exit_2(tiny, capsys, args, files, message):
@@ -155,3 +156,14 @@ def test_trains_on_real_text_sms_spam(tiny, capsys):
     assert "min_freq" in study.best_params  # text data: the vocabulary cut-off is searched
     # Spam is ~13% of messages: clearly better than always answering "ham".
     assert study.best_value > 0.9
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only refusal")
+def test_cuda_graphs_on_without_a_gpu_is_refused_before_anything_is_stored(tiny, capsys):
+    code, _, err = hpsearch(capsys, "run", "--config", "tiny.toml", "--cuda-graphs", "on")
+    assert code == 2
+    assert err.strip() == (
+        "error: cuda_graphs 'on' needs a CUDA device, but the device is 'cpu'; "
+        "use cuda_graphs 'auto' (graphs where available) or 'off'"
+    )
+    assert optuna.get_all_study_names("sqlite:///hpsearch.db") == []

@@ -118,3 +118,22 @@ def test_unparsable_or_unknown_files_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="extension '.ini'"):
         (tmp_path / "x.ini").write_text("")
         load_config(tmp_path / "x.ini")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "mode"),
+    [
+        ("s.toml", 'cuda_graphs = "off"\n', "off"),
+        ("s.yaml", "cuda_graphs: off\n", "off"),  # YAML 1.1 reads a bare off as false
+        ("s.yaml", "cuda_graphs: on\n", "on"),
+        ("s.json", '{"cuda_graphs": "auto"}', "auto"),
+        ("s.toml", "", "auto"),
+    ],
+)
+def test_cuda_graphs_setting_reads_from_every_format_and_is_stored(tmp_path, name, text, mode):
+    (tmp_path / name).write_text(text)
+    config = load_config(tmp_path / name)
+    assert config.cuda_graphs == mode
+    assert config.to_dict()["cuda_graphs"] == mode
+    with pytest.raises(ConfigError, match="cuda_graphs 'sometimes' is not accepted"):
+        load_config(tmp_path / name, cuda_graphs="sometimes")
