@@ -188,6 +188,7 @@ def variant_config(
         timeout=args.minutes * 60,
         epochs=args.epochs,
         device=args.device,
+        cuda_graphs=args.cuda_graphs,
         seed=args.seed,
         # The best trial within the budget keeps its checkpoint even if every worker
         # completes a better one while stopping.
@@ -414,6 +415,9 @@ def main() -> None:
         help="CPU threads per worker (OMP_NUM_THREADS) [0: the launcher's cores / workers]",
     )
     parser.add_argument("--mps", action="store_true", help="packed GPU workers under NVIDIA MPS")
+    parser.add_argument(
+        "--cuda-graphs", default="auto", help="auto | on | off for every variant [auto]"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="[a new temporary folder]")
     args = parser.parse_args()
     if min(args.minutes, args.every, args.workers) <= 0 or min(args.docs, args.threads) < 0:
