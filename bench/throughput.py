@@ -29,12 +29,19 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "imdb" / "train.csv.gz"
-PARAMS = {"cell": "gru", "hidden_size": 256, "embedding_dim": 128, "batch_size": 32, "lr": 1e-3}
+PARAMS: dict[str, Any] = {
+    "cell": "gru",
+    "hidden_size": 256,
+    "embedding_dim": 128,
+    "batch_size": 32,
+    "lr": 1e-3,
+}
 
 
 def _load(path: Path, n_docs: int, max_length: int):
@@ -87,7 +94,12 @@ def notebook_epoch(data, device: str) -> float:
         labels = torch.tensor([label for _, label in batch])
         return pad_sequence(ids, batch_first=True), lengths, labels
 
-    loader = DataLoader(rows, batch_size=PARAMS["batch_size"], shuffle=True, collate_fn=collate)
+    loader: DataLoader = DataLoader(
+        rows,  # type: ignore[arg-type]  # a list is a map-style dataset
+        batch_size=PARAMS["batch_size"],
+        shuffle=True,
+        collate_fn=collate,
+    )
     model.train()
     _sync(device)
     started = time.perf_counter()
@@ -218,15 +230,16 @@ def main() -> None:
         suffix = " + graphs" if graphs else ""
         row(f"project loop{suffix}", project_rate(data, args.device, graphs, args.epochs))
     counts = [int(w) for w in args.workers.split(",") if int(w) > 1]
-    modes: list[tuple[str, dict[str, str], object]] = [("", {}, None)]
+    modes: list[tuple[str, dict[str, str]]] = [("", {})]
+    daemon = None
     if args.mps:
         from search._launch import MpsDaemon
 
         daemon = MpsDaemon([str(torch.cuda.current_device())])
         daemon.start()
-        modes.append((" MPS", daemon.worker_env(), daemon))
+        modes.append((" MPS", daemon.worker_env()))
     try:
-        for label, env, _ in modes:
+        for label, env in modes:
             for graphs in loops:
                 options = {
                     "path": str(args.data),
@@ -240,9 +253,8 @@ def main() -> None:
                     suffix = " + graphs" if graphs else ""
                     row(f"project x{workers}{label}{suffix}", packed(options, workers, env))
     finally:
-        for _, _, daemon in modes:
-            if daemon is not None:
-                daemon.stop()  # type: ignore[attr-defined]
+        if daemon is not None:
+            daemon.stop()
 
 
 if __name__ == "__main__":
