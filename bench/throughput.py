@@ -208,9 +208,6 @@ def main() -> None:
     on_cuda = args.device.startswith("cuda")
     if args.mps and not on_cuda:
         raise SystemExit("--mps needs --device cuda")
-    if not on_cuda:
-        # Packed CPU processes would otherwise each start one thread per core and thrash.
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1))))
     data = _load(args.data, args.docs, args.max_length)
     name = torch.cuda.get_device_name() if on_cuda else "cpu"
     print(
@@ -251,6 +248,10 @@ def main() -> None:
                 }
                 for workers in counts:
                     suffix = " + graphs" if graphs else ""
+                    if not on_cuda:
+                        # Packed CPU processes would each start one thread per core and thrash.
+                        threads = max(1, (os.cpu_count() or 1) // workers)
+                        env = {**env, "OMP_NUM_THREADS": str(threads)}
                     row(f"project x{workers}{label}{suffix}", packed(options, workers, env))
     finally:
         if daemon is not None:
