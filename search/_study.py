@@ -228,6 +228,19 @@ def load_task(config: StudyConfig, data: Any = None) -> Task:
     return make_task(config.task.name, data if data is not None else load_data(config))
 
 
+def baseline_params(config: StudyConfig) -> dict[str, Any]:
+    """The params of the config's ``[baseline]`` trial (check it before creating a study).
+
+    Raises:
+        ConfigError: The config has no ``[baseline]``, or one its space cannot produce.
+    """
+    if not config.baseline:
+        raise ConfigError(
+            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
+        )
+    return config.baseline_params()
+
+
 def enqueue_baseline(study: optuna.Study, config: StudyConfig) -> bool:
     """Put the config's ``[baseline]`` in the study as a trial to run next (once).
 
@@ -236,15 +249,9 @@ def enqueue_baseline(study: optuna.Study, config: StudyConfig) -> bool:
         added again).
 
     Raises:
-        ConfigError: The config has no ``[baseline]``.
+        ConfigError: See :func:`baseline_params`.
     """
-    if not config.baseline:
-        raise ConfigError(
-            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
-        )
-    study.enqueue_trial(
-        config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
-    )
+    study.enqueue_trial(baseline_params(config), user_attrs={"baseline": True}, skip_if_exists=True)
     return True
 
 
@@ -344,6 +351,8 @@ def run_study(
         heartbeat_interval=heartbeat_interval,
         grace_period=3 * heartbeat_interval if heartbeat_interval else None,
     )
+    if enqueue_baseline_trial:
+        baseline_params(config)  # a bad baseline must fail before the study is created
     # Data first: a bad data setting must fail before the stored study is touched.
     task = load_task(config, data)
     study = create_study(config, backend)

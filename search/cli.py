@@ -246,14 +246,25 @@ def create_command(
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
     ] = None,
+    enqueue_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue-baseline", help="Queue the config's hand-tuned [baseline] as a trial."
+        ),
+    ] = False,
 ) -> None:
     """Create a study from a config without running it (idempotent); workers then join it."""
     from search._config import load_config
-    from search._study import create_study
+    from search._study import baseline_params, create_study
+    from search._study import enqueue_baseline as enqueue
 
     _setup_logging()
     study_config = load_config(config, study=study, storage=storage, n_trials=n_trials)
+    if enqueue_baseline:
+        baseline_params(study_config)  # a bad baseline fails before the study is created
     created = create_study(study_config)
+    if enqueue_baseline:
+        enqueue(created, study_config)
     counts = len(created.trials)
     typer.echo(
         f"study {study_config.study!r} is ready in {study_config.storage} "
@@ -342,10 +353,17 @@ def launch_command(
         bool,
         typer.Option("--mps", help="Run the GPU workers under an NVIDIA MPS daemon."),
     ] = False,
+    enqueue_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue-baseline", help="Queue the config's hand-tuned [baseline] as a trial."
+        ),
+    ] = False,
 ) -> None:
     """Start and supervise worker processes on this host, one combined progress line."""
     from search._launch import Launcher, MpsDaemon, parse_gpus, plan_slots
-    from search._study import create_study, worker_config
+    from search._study import baseline_params, create_study, worker_config
+    from search._study import enqueue_baseline as enqueue
 
     _setup_logging()
     slots = plan_slots(parse_gpus(gpus), workers_per_gpu, workers)
@@ -353,8 +371,12 @@ def launch_command(
     study_config = worker_config(
         study, storage, config_path=config, n_trials=n_trials, timeout=timeout
     )
+    if enqueue_baseline:
+        baseline_params(study_config)  # a bad baseline fails before the study is created
     # Create the study once here, so the workers do not race to create it.
     shared = create_study(study_config)
+    if enqueue_baseline:
+        enqueue(shared, study_config)
     args = ["--study", study, "--storage", storage]
     if timeout is not None:
         args += ["--timeout", str(timeout)]

@@ -179,3 +179,25 @@ def test_each_task_error_is_one_line_and_exit_2(folder, capsys, args, files, mes
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_create_queues_the_baseline_once_for_workers_to_run(folder, capsys):
+    from search._config import preset_path
+
+    (folder / "study.toml").write_text(preset_path("tabular").read_text() + "\n\n# edited copy\n")
+    for _ in range(2):  # idempotent: the same baseline is not queued twice
+        code, out, err = hpsearch(capsys, "create", "--config", "study.toml", "--enqueue-baseline")
+        assert code == 0, err
+    study = optuna.load_study(study_name="tabular", storage="sqlite:///hpsearch.db")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]
+    assert study.trials[0].user_attrs["baseline"] is True
+    assert study.trials[0].system_attrs["fixed_params"]["hidden_size_1"] == 64
+
+
+@pytest.mark.parametrize("command", ["create", "launch"])
+def test_enqueue_baseline_without_one_is_refused_before_a_study_exists(folder, capsys, command):
+    (folder / "plain.toml").write_text("n_trials = 1\n")
+    code, _, err = hpsearch(capsys, command, "--config", "plain.toml", "--enqueue-baseline")
+    assert code == 2
+    assert "--enqueue-baseline needs a [baseline] table in the config" in err
+    assert optuna.get_all_study_names("sqlite:///hpsearch.db") == []
