@@ -235,10 +235,9 @@ def run_variant(
 ) -> Outcome:
     """Create the study, queue the baseline, launch the workers and stop them at the deadline."""
     import search
-    from search._study import enqueue_baseline
 
     study = search.create_study(config)
-    enqueue_baseline(study, config)
+    search.enqueue_baseline(study, config)
     budget_s = float(config.timeout or 0)
     log_path = workdir / f"{variant.name}.log"
     # The workers must import this checkout, not another installed copy of the package.
