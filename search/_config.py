@@ -292,7 +292,19 @@ class StudyConfig:
                     )
                 continue
             if parameter.name not in self.baseline:
-                # Sampled when the baseline runs; later conditions then cannot be checked here.
+                # A value the baseline leaves out is the objective's default where the space
+                # holds it, so the hand-tuned trial is one fixed configuration; otherwise it
+                # is sampled when the baseline runs (later conditions then cannot be checked).
+                default = TASK_PARAMETERS[self.task.name].get(parameter.name)
+                if parameter.name == "max_length" and default is None:
+                    default = self.task.max_length  # None: sequences cut at the task's cap
+                if (
+                    parameter.kind != "fixed"
+                    and default is not None
+                    and parameter.contains(default)
+                ):
+                    chosen[parameter.name] = params[parameter.name] = default
+                    continue
                 chosen[parameter.name] = parameter.value if parameter.kind == "fixed" else None
                 continue
             value = self.baseline[parameter.name]

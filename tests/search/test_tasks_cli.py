@@ -137,7 +137,23 @@ def test_trec_and_ag_news_real_files_read_as_classification(folder, capsys):
 def test_every_preset_is_a_valid_config_whose_baseline_fits_its_space(name):
     assert name in preset_names()
     config = load_config(preset=name, data="somewhere")
-    assert config.study == name and config.baseline_params()
+    params = config.baseline_params()
+    assert config.study == name and params
+    # The hand-tuned trial is one configuration: nothing active in it is left to the sampler.
+    chosen: dict = {}
+    for parameter in config.search_space().parameters:
+        if parameter.active(chosen):
+            value = parameter.value if parameter.kind == "fixed" else params.get(parameter.name)
+            assert value is not None, f"{name} baseline leaves {parameter.name} to the sampler"
+            chosen[parameter.name] = value
+
+
+def test_a_baseline_takes_the_objective_defaults_for_what_it_leaves_out():
+    config = load_config(preset="imdb", data="somewhere")
+    params = config.baseline_params()
+    assert params["hidden_size"] == 128 and params["lr"] == 1e-4  # named in [baseline]
+    assert params["max_length"] == 400  # the task's cap, as an unsearched run uses
+    assert params["dropout"] == 0.0 and params["grad_clip"] == 0.0  # objective defaults
 
 
 @pytest.mark.parametrize(
