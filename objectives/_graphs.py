@@ -123,8 +123,12 @@ class CudaGraphSteps(TrainSteps):
         self.fallback: str | None = None
         self._graphs: dict[tuple[int, ...], _Graph] = {}
         self._seen: set[tuple[int, ...]] = set()
-        # One memory pool for all graphs: they never run at once, and whatever must
-        # outlive a replay (gradients, optimizer state, loss sums) lives outside the pool.
+        # One memory pool for all graphs, replayed in any order: PyTorch documents sharing
+        # as safe for graphs replayed in capture order, never concurrently; the order only
+        # matters when a graph's output must outlive the next replay. Here none does: what
+        # outlives a step (gradients, optimizer state, loss sums, static inputs) is
+        # allocated before capture, outside the pool, and graphs never run concurrently.
+        # One pool per graph would hold one step's activations per width instead of one.
         self._pool = torch.cuda.graph_pool_handle()
         # Warm-up, eager steps, capture and replays share one side stream, as capture
         # requires (see :meth:`epoch`).
