@@ -236,8 +236,7 @@ def run_variant(
     """Create the study, queue the baseline, launch the workers and stop them at the deadline."""
     import search
 
-    study = search.create_study(config)
-    search.enqueue_baseline(study, config)
+    search.create_study(config, enqueue_baseline=True)
     budget_s = float(config.timeout or 0)
     log_path = workdir / f"{variant.name}.log"
     # The workers must import this checkout, not another installed copy of the package.

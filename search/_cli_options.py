@@ -6,6 +6,12 @@ from typing import Annotated
 
 import typer
 
+EnqueueBaselineOption = Annotated[
+    bool,
+    typer.Option(
+        "--enqueue-baseline", help="Run the config's hand-tuned [baseline] as the first trial."
+    ),
+]
 StudyOption = Annotated[str, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name.")]
 StorageOption = Annotated[
     str,

@@ -85,15 +85,32 @@ def _directions(study: optuna.Study) -> list[str]:
     return [d.name.lower() for d in study.directions]
 
 
-def create_study(config: StudyConfig, backend: optuna.storages.BaseStorage | None = None):
+def create_study(
+    config: StudyConfig,
+    backend: optuna.storages.BaseStorage | None = None,
+    *,
+    enqueue_baseline: bool = False,
+):
     """Create the study a config describes, or resume it if it exists with the same directions.
 
     The resolved config is stored in the study's user attributes (so workers and reports can
     read it), and so are ``metric``/``metric_names`` and ``max_epochs``.
 
+    Args:
+        config: A validated config.
+        backend: An open storage for ``config.storage`` (opened here when ``None``).
+        enqueue_baseline: Also queue the config's ``[baseline]`` as a trial to run next
+            (user attribute ``baseline``); an identical queued or finished one is not added
+            again.
+
     Raises:
+        ConfigError: ``enqueue_baseline`` without a ``[baseline]``; nothing is created.
         StudyError: The study exists with other directions; nothing stored is changed.
     """
+    if enqueue_baseline and not config.baseline:
+        raise ConfigError(
+            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
+        )
     backend = backend or storage.open_storage(config.storage)
     try:
         study = optuna.load_study(
@@ -123,6 +140,10 @@ def create_study(config: StudyConfig, backend: optuna.storages.BaseStorage | Non
     study.set_user_attr("metric", config.metric[0])
     study.set_user_attr("metric_names", config.metric)
     study.set_user_attr("max_epochs", config.epochs)
+    if enqueue_baseline:
+        study.enqueue_trial(
+            config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
+        )
     return study
 
 
@@ -228,33 +249,6 @@ def load_task(config: StudyConfig, data: Any = None) -> Task:
     return make_task(config.task.name, data if data is not None else load_data(config))
 
 
-def baseline_params(config: StudyConfig) -> dict[str, Any]:
-    """The params of the config's ``[baseline]`` trial (check it before creating a study).
-
-    Raises:
-        ConfigError: The config has no ``[baseline]``, or one its space cannot produce.
-    """
-    if not config.baseline:
-        raise ConfigError(
-            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
-        )
-    return config.baseline_params()
-
-
-def enqueue_baseline(study: optuna.Study, config: StudyConfig) -> bool:
-    """Put the config's ``[baseline]`` in the study as a trial to run next (once).
-
-    Returns:
-        Whether the config has a baseline (an identical queued or finished one is not
-        added again).
-
-    Raises:
-        ConfigError: See :func:`baseline_params`.
-    """
-    study.enqueue_trial(baseline_params(config), user_attrs={"baseline": True}, skip_if_exists=True)
-    return True
-
-
 @dataclass
 class RunSummary:
     """What a run did and where the study stands."""
@@ -340,43 +334,30 @@ def run_study(
     Returns:
         A :class:`RunSummary`.
     """
-    device = resolve_device(config.device)
-    if config.cuda_graphs == "on" and not device.startswith("cuda"):
-        raise ConfigError(
-            f"cuda_graphs 'on' needs a CUDA device, but the device is {device!r}; "
-            "use cuda_graphs 'auto' (graphs where available) or 'off'"
-        )
+    stop = stop or StopFlag()
+    # Settings first: a setting the device cannot honour fails before storage is touched.
+    settings = ObjectiveSettings(
+        objectives=tuple(config.metric),
+        max_epochs=config.epochs,
+        seed=config.seed,
+        device=resolve_device(config.device),
+        folds=config.folds,
+        cuda_graphs=config.cuda_graphs,
+        stop_requested=stop,
+    )
     backend = storage.open_storage(
         config.storage,
         heartbeat_interval=heartbeat_interval,
         grace_period=3 * heartbeat_interval if heartbeat_interval else None,
     )
-    if enqueue_baseline_trial:
-        baseline_params(config)  # a bad baseline must fail before the study is created
     # Data first: a bad data setting must fail before the stored study is touched.
     task = load_task(config, data)
-    study = create_study(config, backend)
-    if enqueue_baseline_trial:
-        enqueue_baseline(study, config)
+    study = create_study(config, backend, enqueue_baseline=enqueue_baseline_trial)
     checkpoints = CheckpointStore(
         storage.artifact_dir_for(config.storage) / config.study, keep=config.keep_checkpoints
     )
-    stop = stop or StopFlag()
     space = config.search_space()
-    objective = TaskObjective(
-        task,
-        space.suggest,
-        ObjectiveSettings(
-            objectives=tuple(config.metric),
-            max_epochs=config.epochs,
-            seed=config.seed,
-            device=device,
-            folds=config.folds,
-            cuda_graphs=config.cuda_graphs,
-            stop_requested=stop,
-        ),
-        save_checkpoint=checkpoints.save,
-    )
+    objective = TaskObjective(task, space.suggest, settings, save_checkpoint=checkpoints.save)
     bar = _Progress(study, config.n_trials, progress)
 
     def keep_best(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -516,7 +497,6 @@ __all__ = [
     "RunSummary",
     "best_trial",
     "create_study",
-    "enqueue_baseline",
     "evaluate_best_on_test",
     "load_best_model",
     "open_study",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from search._cli_options import StorageOption, StudyOption
+from search._cli_options import EnqueueBaselineOption, StorageOption, StudyOption
 from search._report_cli import import_csv_command, report_command, trials_command
 from search.errors import USER_ERRORS
 from storage import DEFAULT_STORAGE_URL
@@ -78,12 +78,7 @@ def run_command(
             help="Shipped config: imdb, ag_news, trec, ner_uk, conll2003, ud_pos, tabular.",
         ),
     ] = None,
-    enqueue_baseline: Annotated[
-        bool,
-        typer.Option(
-            "--enqueue-baseline", help="Run the config's hand-tuned [baseline] as the first trial."
-        ),
-    ] = False,
+    enqueue_baseline: EnqueueBaselineOption = False,
     folds: Annotated[
         int | None, typer.Option("--folds", help="k-fold cross-validation per trial [1: off].")
     ] = None,
@@ -246,25 +241,15 @@ def create_command(
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
     ] = None,
-    enqueue_baseline: Annotated[
-        bool,
-        typer.Option(
-            "--enqueue-baseline", help="Queue the config's hand-tuned [baseline] as a trial."
-        ),
-    ] = False,
+    enqueue_baseline: EnqueueBaselineOption = False,
 ) -> None:
     """Create a study from a config without running it (idempotent); workers then join it."""
     from search._config import load_config
-    from search._study import baseline_params, create_study
-    from search._study import enqueue_baseline as enqueue
+    from search._study import create_study
 
     _setup_logging()
     study_config = load_config(config, study=study, storage=storage, n_trials=n_trials)
-    if enqueue_baseline:
-        baseline_params(study_config)  # a bad baseline fails before the study is created
-    created = create_study(study_config)
-    if enqueue_baseline:
-        enqueue(created, study_config)
+    created = create_study(study_config, enqueue_baseline=enqueue_baseline)
     counts = len(created.trials)
     typer.echo(
         f"study {study_config.study!r} is ready in {study_config.storage} "
@@ -353,17 +338,11 @@ def launch_command(
         bool,
         typer.Option("--mps", help="Run the GPU workers under an NVIDIA MPS daemon."),
     ] = False,
-    enqueue_baseline: Annotated[
-        bool,
-        typer.Option(
-            "--enqueue-baseline", help="Queue the config's hand-tuned [baseline] as a trial."
-        ),
-    ] = False,
+    enqueue_baseline: EnqueueBaselineOption = False,
 ) -> None:
     """Start and supervise worker processes on this host, one combined progress line."""
     from search._launch import Launcher, MpsDaemon, parse_gpus, plan_slots
-    from search._study import baseline_params, create_study, worker_config
-    from search._study import enqueue_baseline as enqueue
+    from search._study import create_study, worker_config
 
     _setup_logging()
     slots = plan_slots(parse_gpus(gpus), workers_per_gpu, workers)
@@ -371,12 +350,8 @@ def launch_command(
     study_config = worker_config(
         study, storage, config_path=config, n_trials=n_trials, timeout=timeout
     )
-    if enqueue_baseline:
-        baseline_params(study_config)  # a bad baseline fails before the study is created
     # Create the study once here, so the workers do not race to create it.
-    shared = create_study(study_config)
-    if enqueue_baseline:
-        enqueue(shared, study_config)
+    shared = create_study(study_config, enqueue_baseline=enqueue_baseline)
     args = ["--study", study, "--storage", storage]
     if timeout is not None:
         args += ["--timeout", str(timeout)]
