@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,11 +104,14 @@ class SequenceSplit:
             self.inputs.to(device), self.lengths, self.labels.to(device), chars, self.padded
         )
 
-    def batch(self, index: torch.Tensor, width: int | None = None) -> Batch:
-        """The examples at CPU ``index``, cut to their longest sequence (or to ``width``).
+    def batch(self, index: torch.Tensor, width: Callable[[int, int], int] | None = None) -> Batch:
+        """The examples at CPU ``index``, cut to their longest sequence.
 
-        A fixed ``width`` (at least the longest length, at most the split's) gives batches of
-        equal shape, which a captured CUDA graph needs; the extra steps are padding.
+        Args:
+            index: Rows of the examples (CPU int64).
+            width: Maps (longest length, split width) to the width to cut to instead: a few
+                fixed widths give batches of few shapes, which captured CUDA graphs need
+                (the extra steps are padding).
         """
         lengths = self.lengths[index]
         device_index = index.to(self.labels.device)
@@ -115,13 +119,14 @@ class SequenceSplit:
             return Batch(
                 self.inputs[device_index], lengths, self.labels[device_index], None, device_index
             )
-        if width is None:
-            width = int(lengths.max())  # lengths live on the CPU: no device sync here
+        cut = int(lengths.max())  # lengths live on the CPU: no device sync here
+        if width is not None:
+            cut = width(cut, int(self.inputs.shape[1]))
         labels = self.labels[device_index]
         if labels.dim() == 2:
-            labels = labels[:, :width]
-        chars = self.chars[device_index, :width] if self.chars is not None else None
-        return Batch(self.inputs[device_index, :width], lengths, labels, chars, device_index)
+            labels = labels[:, :cut]
+        chars = self.chars[device_index, :cut] if self.chars is not None else None
+        return Batch(self.inputs[device_index, :cut], lengths, labels, chars, device_index)
 
     def subset(self, rows: torch.Tensor) -> SequenceSplit:
         """The examples at ``rows`` (CPU int64), e.g. one cross-validation fold."""

@@ -123,12 +123,8 @@ def iterate(
         width: Maps (longest length, split width) to the width to cut to, when batches
             should come in fewer shapes than lengths (CUDA graphs); default: the longest.
     """
-    full = int(split.inputs.shape[1]) if split.padded else 0
     for index in bucketed_batches(split.lengths, batch_size, generator):
-        cut = None
-        if width is not None and split.padded:
-            cut = width(int(split.lengths[index].max()), full)
-        yield split.batch(index, cut)
+        yield split.batch(index, width)
 
 
 def batch_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
