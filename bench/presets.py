@@ -51,7 +51,7 @@ import search  # noqa: E402
 import storage  # noqa: E402
 from objectives import Task, evaluate, model_from_checkpoint  # noqa: E402
 from search._checkpoints import CheckpointStore  # noqa: E402
-from search._study import load_data, load_task, resolve_device  # noqa: E402
+from search._study import load_task, resolve_device  # noqa: E402
 
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
 
@@ -212,8 +212,7 @@ def run_preset(name: str, args: argparse.Namespace, workdir: Path, stamp: str) -
     # Resolved once, so training and test scoring use the same GPU under `auto`.
     device = resolve_device(config.device)
     config = dataclasses.replace(config, device=device)
-    data = load_data(config)
-    task = load_task(config, data)
+    task = load_task(config)  # loaded once; every run_study below reuses it
     load_seconds = time.monotonic() - started
     checkpoints = CheckpointStore(
         storage.artifact_dir_for(config.storage) / config.study, keep=config.keep_checkpoints
@@ -224,7 +223,7 @@ def run_preset(name: str, args: argparse.Namespace, workdir: Path, stamp: str) -
     first = search.run_study(
         dataclasses.replace(config, n_trials=1),
         progress=progress,
-        data=data,
+        data=task,
         enqueue_baseline_trial=True,
     )
     study = search.open_study(config.study, config.storage)
@@ -239,7 +238,7 @@ def run_preset(name: str, args: argparse.Namespace, workdir: Path, stamp: str) -
         summary = search.run_study(
             dataclasses.replace(config, timeout=budget - search_seconds),
             progress=progress,
-            data=data,
+            data=task,
         )
         search_seconds += summary.worker.seconds
 

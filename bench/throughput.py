@@ -28,6 +28,8 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +49,15 @@ PARAMS: dict[str, Any] = {
 def _load(path: Path, n_docs: int, max_length: int):
     import pandas as pd
 
-    from objectives._data import build_text_data
+    from objectives.data import SplitSettings
+    from objectives.data._text import build_text_data
 
-    frame = pd.read_csv(path).sample(n=n_docs, random_state=0)
+    frame = pd.read_csv(path)
+    frame = frame.sample(n=min(n_docs, len(frame)), random_state=0)
     return build_text_data(
         frame["text"].astype(str).tolist(),
         frame["label"].astype(str).tolist(),
-        seed=0,
-        validation_fraction=0.1,
-        test_fraction=0.1,
+        split=SplitSettings(seed=0, validation_fraction=0.1, test_fraction=0.1),
         max_length=max_length,
         source=str(path),
     )
@@ -68,7 +70,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def notebook_epoch(data, device: str) -> float:
+def notebook_epoch(data, device: str, params: dict[str, Any] = PARAMS) -> float:
     """One epoch the way the old notebooks trained; returns documents/s."""
     import torch
     from torch import nn
@@ -78,9 +80,9 @@ def notebook_epoch(data, device: str) -> float:
     from objectives import build_classifier
 
     torch.manual_seed(0)
-    model, _ = build_classifier(PARAMS, data)
+    model, _ = build_classifier(params, data)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=PARAMS["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
     loss_fn = nn.CrossEntropyLoss()
     # Lists of token ids per document, as a notebook keeps them.
     rows = [
@@ -96,7 +98,7 @@ def notebook_epoch(data, device: str) -> float:
 
     loader: DataLoader = DataLoader(
         rows,  # type: ignore[arg-type]  # a list is a map-style dataset
-        batch_size=PARAMS["batch_size"],
+        batch_size=params["batch_size"],
         shuffle=True,
         collate_fn=collate,
     )
@@ -118,7 +120,14 @@ def notebook_epoch(data, device: str) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def project_rate(data, device: str, graphs: bool, epochs: int, barrier=None) -> float:
+def project_rate(
+    data,
+    device: str,
+    graphs: bool,
+    epochs: int,
+    barrier=None,
+    params: dict[str, Any] = PARAMS,
+) -> float:
     """Documents/s of the project's trial loop in its last of ``epochs`` epochs.
 
     The epochs before the last warm up kernels and, with ``graphs``, capture one CUDA graph
@@ -131,7 +140,7 @@ def project_rate(data, device: str, graphs: bool, epochs: int, barrier=None) -> 
     from objectives._training import TrainSteps, train_epoch
 
     torch.manual_seed(0)
-    model, optimizer_config = build_classifier(PARAMS, data)
+    model, optimizer_config = build_classifier(params, data)
     model.to(device)
     optimizer = optimizer_config.build(model, capturable=graphs)
     steps = (
@@ -142,12 +151,12 @@ def project_rate(data, device: str, graphs: bool, epochs: int, barrier=None) -> 
     train = data.train.to(device)
     generator = torch.Generator().manual_seed(0)
     for _ in range(epochs - 1):
-        float(train_epoch(model, train, optimizer, optimizer_config, generator, steps=steps))
+        float(train_epoch(steps, train, generator))
     if barrier is not None:
         barrier.wait()  # packed processes time the same stretch of wall-clock
     _sync(device)
     started = time.perf_counter()
-    loss = train_epoch(model, train, optimizer, optimizer_config, generator, steps=steps)
+    loss = train_epoch(steps, train, generator)
     float(loss)  # the epoch's one host read
     _sync(device)
     if isinstance(steps, CudaGraphSteps) and steps.fallback is not None:
@@ -157,7 +166,10 @@ def project_rate(data, device: str, graphs: bool, epochs: int, barrier=None) -> 
 
 def _packed_worker(options: dict, barrier, out: mp.Queue) -> None:
     data = _load(Path(options["path"]), options["docs"], options["max_length"])
-    out.put(project_rate(data, options["device"], options["graphs"], options["epochs"], barrier))
+    rate = project_rate(
+        data, options["device"], options["graphs"], options["epochs"], barrier, options["params"]
+    )
+    out.put(rate)
 
 
 def packed(options: dict, workers: int, env: dict[str, str]) -> float:
@@ -187,6 +199,117 @@ def packed(options: dict, workers: int, env: dict[str, str]) -> float:
     return sum(rates)
 
 
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: how many processes train, with graphs, under MPS."""
+
+    label: str
+    workers: int = 1
+    graphs: bool = False
+    mps: bool = False
+    notebook: bool = False
+
+    @property
+    def needs_cuda(self) -> bool:
+        return self.graphs or self.mps
+
+
+NOTEBOOK = Row("notebook loop", notebook=True)
+
+
+def standard_rows(counts: Sequence[int], on_cuda: bool, mps: bool) -> list[Row]:
+    """The rows ``main`` prints: both loops, then every packed count, with graphs on CUDA."""
+    loops = [False, True] if on_cuda else [False]  # CUDA graphs exist on CUDA only
+    rows = [NOTEBOOK] + [Row("project loop" + (" + graphs" if g else ""), graphs=g) for g in loops]
+    for under_mps in [False, True] if mps else [False]:
+        for graphs in loops:
+            for workers in (w for w in counts if w > 1):
+                label = f"project x{workers}" + (" MPS" if under_mps else "")
+                label += " + graphs" if graphs else ""
+                rows.append(Row(label, workers, graphs, under_mps))
+    return rows
+
+
+RowReport = Callable[[Row, float | None, float | None, str | None], None]
+
+
+def measure(
+    rows: Sequence[Row],
+    *,
+    data_path: Path,
+    docs: int,
+    max_length: int,
+    epochs: int,
+    device: str,
+    params: dict[str, Any] = PARAMS,
+    report: RowReport | None = None,
+) -> float:
+    """Time each row; ``report(row, docs_per_s, ratio_to_notebook, error)`` after each.
+
+    The notebook loop is always measured first (a warm-up epoch, then the timed one): every
+    ratio is to it, in this run. A row that fails (MPS missing, a capture error) reports its
+    error and the next row still runs.
+
+    Returns:
+        The notebook loop's documents/s.
+    """
+    on_cuda = device.startswith("cuda")
+    data = _load(data_path, docs, max_length)
+    notebook_epoch(data, device, params)  # warm-up (allocator, kernels)
+    baseline = notebook_epoch(data, device, params)
+    if report is not None:
+        report(NOTEBOOK, baseline, 1.0, None)
+    daemon = None
+    try:
+        for row in rows:
+            if row.notebook:
+                continue
+            try:
+                if row.needs_cuda and not on_cuda:
+                    raise RuntimeError("needs CUDA")
+                if row.workers == 1:
+                    rate = project_rate(data, device, row.graphs, epochs, params=params)
+                else:
+                    env: dict[str, str] = {}
+                    if row.mps:
+                        daemon = daemon or _start_mps()
+                        env = daemon.worker_env()
+                    if not on_cuda:
+                        # Packed CPU processes would each start one thread per core and thrash.
+                        threads = max(1, (os.cpu_count() or 1) // row.workers)
+                        env = {**env, "OMP_NUM_THREADS": str(threads)}
+                    options = {
+                        "path": str(data_path),
+                        "docs": docs,
+                        "max_length": max_length,
+                        "device": device,
+                        "graphs": row.graphs,
+                        "epochs": epochs,
+                        "params": params,
+                    }
+                    rate = packed(options, row.workers, env)
+            except Exception as exc:  # noqa: BLE001 - one row's failure is that row's result
+                if report is not None:
+                    report(row, None, None, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                continue
+            if report is not None:
+                report(row, rate, rate / baseline, None)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    return baseline
+
+
+def _start_mps():
+    import torch
+
+    from search._launch import MpsDaemon
+
+    daemon = MpsDaemon([str(torch.cuda.current_device())])
+    daemon.start()
+    return daemon
+
+
 def main() -> None:
     import torch
 
@@ -208,54 +331,29 @@ def main() -> None:
     on_cuda = args.device.startswith("cuda")
     if args.mps and not on_cuda:
         raise SystemExit("--mps needs --device cuda")
-    data = _load(args.data, args.docs, args.max_length)
     name = torch.cuda.get_device_name() if on_cuda else "cpu"
     print(
         f"device: {name}; {os.cpu_count()} cores; torch {torch.__version__}; "
-        f"GRU-{PARAMS['hidden_size']}, batch {PARAMS['batch_size']}, {len(data.train)} "
-        f"training docs, max length {args.max_length}"
+        f"GRU-{PARAMS['hidden_size']}, batch {PARAMS['batch_size']}, {args.docs} docs "
+        f"(80% train), max length {args.max_length}"
     )
-    notebook_epoch(data, args.device)  # warm-up (allocator, kernels)
-    baseline = notebook_epoch(data, args.device)
 
-    def row(label: str, rate: float) -> None:
-        print(f"{label:<30}{rate:>10.1f} docs/s  x{rate / baseline:.2f}", flush=True)
+    def row(row: Row, rate: float | None, ratio: float | None, error: str | None) -> None:
+        if error is not None:
+            print(f"{row.label:<30}failed: {error}", flush=True)
+        else:
+            print(f"{row.label:<30}{rate:>10.1f} docs/s  x{ratio:.2f}", flush=True)
 
-    row("notebook loop", baseline)
-    loops = [False, True] if on_cuda else [False]  # CUDA graphs exist on CUDA only
-    for graphs in loops:
-        suffix = " + graphs" if graphs else ""
-        row(f"project loop{suffix}", project_rate(data, args.device, graphs, args.epochs))
-    counts = [int(w) for w in args.workers.split(",") if int(w) > 1]
-    modes: list[tuple[str, dict[str, str]]] = [("", {})]
-    daemon = None
-    if args.mps:
-        from search._launch import MpsDaemon
-
-        daemon = MpsDaemon([str(torch.cuda.current_device())])
-        daemon.start()
-        modes.append((" MPS", daemon.worker_env()))
-    try:
-        for label, env in modes:
-            for graphs in loops:
-                options = {
-                    "path": str(args.data),
-                    "docs": args.docs,
-                    "max_length": args.max_length,
-                    "device": args.device,
-                    "graphs": graphs,
-                    "epochs": args.epochs,
-                }
-                for workers in counts:
-                    suffix = " + graphs" if graphs else ""
-                    if not on_cuda:
-                        # Packed CPU processes would each start one thread per core and thrash.
-                        threads = max(1, (os.cpu_count() or 1) // workers)
-                        env = {**env, "OMP_NUM_THREADS": str(threads)}
-                    row(f"project x{workers}{label}{suffix}", packed(options, workers, env))
-    finally:
-        if daemon is not None:
-            daemon.stop()
+    counts = [int(w) for w in args.workers.split(",")]
+    measure(
+        standard_rows(counts, on_cuda, args.mps),
+        data_path=args.data,
+        docs=args.docs,
+        max_length=args.max_length,
+        epochs=args.epochs,
+        device=args.device,
+        report=row,
+    )
 
 
 if __name__ == "__main__":

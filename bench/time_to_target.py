@@ -27,6 +27,8 @@ Usage:
     python bench/time_to_target.py --minutes 20 --device cuda      # the goal; runs ~1 h
     python bench/time_to_target.py --minutes 2 --docs 1500 --epochs 3 --device cpu \
         --workers 2 --threads 1 --every 30                           # smoke run, ~10 min
+    python bench/time_to_target.py --variants packed --workers 8 --mps --minutes 4 \
+        --device cuda --json-out ttt.json                            # one variant only
 
 On a CPU that other jobs share, pass --threads 1: a worker given every core runs several
 times slower as soon as another process competes for them.
@@ -65,6 +67,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "imdb"
 STOP_GRACE_SECONDS = 600
 # With a time budget the trial count must never be what stops a study.
 UNLIMITED_TRIALS = 10**6
+VARIANT_NAMES = ("plain", "pruned", "packed")
 
 
 @dataclass(frozen=True)
@@ -315,8 +318,12 @@ def _fmt_ratio(value: float | None) -> str:
     return "" if value is None else f"x{value:.2f}"
 
 
-def print_report(outcomes: list[Outcome], every_s: float, target: float) -> None:
-    """The validation curve per checkpoint, one summary row per variant, then JSON lines."""
+def print_report(outcomes: list[Outcome], every_s: float, target: float) -> list[dict[str, Any]]:
+    """The validation curve per checkpoint, one summary row per variant, then JSON lines.
+
+    Returns:
+        The JSON records, one per variant.
+    """
     names = [
         o.variant.name + (f" x{o.variant.workers}" if o.variant.workers > 1 else "")
         for o in outcomes
@@ -359,36 +366,38 @@ def print_report(outcomes: list[Outcome], every_s: float, target: float) -> None
             f"{_fmt(o.test_accuracy):>9}  {trial_text}"
         )
     print()
+    records = []
     for o in outcomes:
         best = o.best
-        print(
-            json.dumps(
-                {
-                    "variant": o.variant.name,
-                    "workers": o.variant.workers,
-                    "pruner": type(o.config.build_pruner()).__name__,
-                    "budget_s": o.budget_s,
-                    "series": [[s, o.best_value_at(s)] for s in checkpoints],
-                    "finished": o.finished,
-                    "complete": len(o.in_budget("COMPLETE")),
-                    "pruned": len(o.in_budget("PRUNED")),
-                    "failed": len(o.in_budget("FAIL")),
-                    "interrupted_at_deadline": o.interrupted,
-                    "trials_per_hour": round(o.per_hour(o.finished), 2),
-                    "epochs_per_hour": round(o.per_hour(o.epochs), 1),
-                    "startup_s": None if o.startup_s is None else round(o.startup_s, 1),
-                    "target": target,
-                    "time_to_target_s": o.time_to(target),
-                    "best_val": best.value if best else None,
-                    "best_trial": best.number if best else None,
-                    "best_params": best.params if best else None,
-                    "test_accuracy": o.test_accuracy,
-                    "ratios_to_plain": o.ratios,
-                    "storage": o.config.storage,
-                    "launcher": o.last_line,
-                }
-            )
+        records.append(
+            {
+                "variant": o.variant.name,
+                "workers": o.variant.workers,
+                "pruner": type(o.config.build_pruner()).__name__,
+                "budget_s": o.budget_s,
+                "series": [[s, o.best_value_at(s)] for s in checkpoints],
+                "finished": o.finished,
+                "complete": len(o.in_budget("COMPLETE")),
+                "pruned": len(o.in_budget("PRUNED")),
+                "failed": len(o.in_budget("FAIL")),
+                "interrupted_at_deadline": o.interrupted,
+                "epochs": o.epochs,
+                "trials_per_hour": round(o.per_hour(o.finished), 2),
+                "epochs_per_hour": round(o.per_hour(o.epochs), 1),
+                "startup_s": None if o.startup_s is None else round(o.startup_s, 1),
+                "target": target,
+                "time_to_target_s": o.time_to(target),
+                "best_val": best.value if best else None,
+                "best_trial": best.number if best else None,
+                "best_params": best.params if best else None,
+                "test_accuracy": o.test_accuracy,
+                "ratios_to_plain": o.ratios,
+                "storage": o.config.storage,
+                "launcher": o.last_line,
+            }
         )
+        print(json.dumps(records[-1]))
+    return records
 
 
 def main() -> None:
@@ -417,7 +426,20 @@ def main() -> None:
         "--cuda-graphs", default="auto", help="auto | on | off for every variant [auto]"
     )
     parser.add_argument("--workdir", type=Path, default=None, help="[a new temporary folder]")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANT_NAMES),
+        help=f"which variants to run, in order [{','.join(VARIANT_NAMES)}]",
+    )
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in VARIANT_NAMES]
+    if unknown or not chosen:
+        raise SystemExit(
+            f"--variants {args.variants!r} is not accepted; accepted: a comma-separated "
+            f"subset of {', '.join(VARIANT_NAMES)}"
+        )
     if min(args.minutes, args.every, args.workers) <= 0 or min(args.docs, args.threads) < 0:
         raise SystemExit(
             f"need --minutes, --every, --workers > 0 and --docs, --threads >= 0, but got "
@@ -434,11 +456,12 @@ def main() -> None:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="hpsearch-ttt-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     train, test = prepare_data(args.data_dir, args.docs, workdir)
-    variants = [
-        Variant("plain", 1, {"name": "nop"}),
-        Variant("pruned", 1, None),
-        Variant("packed", args.workers, None),
-    ]
+    every_variant = {
+        "plain": Variant("plain", 1, {"name": "nop"}),
+        "pruned": Variant("pruned", 1, None),
+        "packed": Variant("packed", args.workers, None),
+    }
+    variants = [every_variant[name] for name in chosen]
     configs = [variant_config(v, args, train, test, workdir) for v in variants]
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
     print(
@@ -450,15 +473,17 @@ def main() -> None:
     print(f"threads per worker: {threads}; load average (1 min) before: {os.getloadavg()[0]:.2f}")
     outcomes = [run_variant(v, c, args, workdir) for v, c in zip(variants, configs, strict=True)]
 
-    from search._study import load_data
+    from search._study import load_task
 
-    data = load_data(configs[0])  # the same files and seed for every variant: load once
+    data = load_task(configs[0])  # the same files and seed for every variant: load once
     for outcome in outcomes:
         if outcome.best is not None:
             outcome.test_accuracy = test_accuracy(outcome.config, outcome.best, data, args.device)
     print(f"load average (1 min) after: {os.getloadavg()[0]:.2f}")
     add_ratios(outcomes, args.target)
-    print_report(outcomes, args.every, args.target)
+    records = print_report(outcomes, args.every, args.target)
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(records, indent=2) + "\n")
 
 
 if __name__ == "__main__":

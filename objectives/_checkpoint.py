@@ -6,26 +6,15 @@ from typing import Any
 
 import torch
 
-from objectives._data import _encode_texts, tokenize
-from objectives._models import (
-    ClassifierConfig,
-    MLPClassifier,
-    MLPConfig,
-    SequenceClassifier,
-    SequenceTagger,
-    TaggerConfig,
-)
+from objectives.data._text import _encode_texts, tokenize
 from objectives.errors import ObjectiveError
-
-_KINDS: dict[str, tuple[Any, Any]] = {
-    "sequence_classifier": (ClassifierConfig, SequenceClassifier),
-    "sequence_tagger": (TaggerConfig, SequenceTagger),
-    "mlp_classifier": (MLPConfig, MLPClassifier),
-}
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model a checkpoint describes, in eval mode, and what is needed to use it.
+
+    The checkpoint's ``task_class`` (or, in older ones, ``task``) names the task that
+    rebuilds it (:meth:`objectives.tasks.Task.model_from_checkpoint`).
 
     Args:
         checkpoint: A dict saved by an objective (``state_dict`` + config + preprocessing).
@@ -34,23 +23,10 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, 
         ``(model, info)``: ``info`` holds ``label_names``, ``vocabulary``, ``min_freq``,
         ``max_length``, ``params`` and the validation ``metrics`` of the saved epoch.
     """
-    kind = checkpoint.get("kind")
-    if kind not in _KINDS:
-        raise ObjectiveError(
-            f"checkpoint kind {kind!r} is not known; accepted: {', '.join(_KINDS)}"
-        )
-    config_class, model_class = _KINDS[kind]
-    model = model_class(config_class.from_dict(checkpoint["model_config"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    info = {
-        **checkpoint["preprocessing"],
-        "params": checkpoint["params"],
-        "metrics": checkpoint["metrics"],
-        "kind": kind,
-        "task": checkpoint.get("task", "classification"),
-    }
-    return model, info
+    from objectives.tasks import task_class
+
+    reference = checkpoint.get("task_class") or checkpoint.get("task", "classification")
+    return task_class(str(reference)).model_from_checkpoint(checkpoint)
 
 
 def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,10 +38,37 @@ def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, 
     """
     vocabulary = info.get("vocabulary")
     if vocabulary is None:
-        raise ObjectiveError("this model reads float features, not texts; pass feature tensors")
+        raise ObjectiveError(
+            "this model reads rows of numbers, not texts; use encode_features(lines, info) "
+            "or `hpsearch predict`"
+        )
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     # The same encoding the training data went through.
     return _encode_texts([tokenize(text) for text in texts], token_to_id, int(info["max_length"]))
+
+
+def encode_features(lines: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``[N, T, F]`` and lengths ``[N]`` for a model over sequences of feature rows.
+
+    Args:
+        lines: One example per line: its ``T x F`` numbers (the built-in digits: 64 pixel
+            values scaled to ``[0, 1]``, row by row), separated by commas or spaces.
+        info: The ``info`` returned by :func:`model_from_checkpoint` (or ``load_best_model``).
+    """
+    width = int(info["n_features"])
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            values = [float(v) for v in line.replace(",", " ").split()]
+        except ValueError as exc:
+            raise ObjectiveError(f"line {number}: {exc}") from None
+        if not values or len(values) % width:
+            raise ObjectiveError(
+                f"line {number} has {len(values)} numbers; the model reads rows of {width}"
+            )
+        rows.append(torch.tensor(values, dtype=torch.float32).view(-1, width))
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths
 
 
 def encode_sentences(
@@ -79,9 +82,12 @@ def encode_sentences(
 
     Example:
         >>> ids, lengths, chars = encode_sentences([["EU", "rejects", "it"]], info)
-        >>> tags = model(ids, lengths, chars).argmax(-1)
+        >>> tags = model_scores(model, model(ids, lengths, chars), lengths).argmax(-1)
+
+        (:func:`objectives._training.model_scores`: a CRF tagger's tags are its Viterbi
+        path, not the argmax of its emissions.)
     """
-    from objectives._tagging_data import encode_sentences as encode
+    from objectives.data._tagged import encode_sentences as encode
 
     if info.get("kind") != "sequence_tagger":
         raise ObjectiveError(

@@ -30,11 +30,12 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
-from objectives._data import Batch
 from objectives._models import padded_steps, padded_steps_unsupported
 from objectives._schedules import ScheduleConfig
 from objectives._training import OptimizerConfig, TrainSteps
+from objectives.data._text import Batch
 from objectives.errors import ObjectiveError
+from storage.errors import first_line
 
 GraphMode = Literal["auto", "on", "off"]
 GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
@@ -42,7 +43,7 @@ GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 _log = logging.getLogger(__name__)
 
 
-def check_graph_mode(mode: str) -> GraphMode:
+def check_graph_mode(mode: object) -> GraphMode:
     """``mode`` if it is one of ``auto``, ``on``, ``off``.
 
     Raises:
@@ -74,6 +75,8 @@ def graphs_unavailable(
     """Why this trial's training step cannot be replayed from CUDA graphs, or ``None``."""
     if torch.device(device).type != "cuda":
         return "not on a CUDA device"
+    # A CRF output layer (objectives._crf) needs no reason here: its loss reads the labels'
+    # padding mask with fixed shapes and no host reads, as a replay requires.
     reason = padded_steps_unsupported(model)
     if reason is not None:
         return reason
@@ -188,7 +191,7 @@ class CudaGraphSteps(TrainSteps):
             with torch.cuda.graph(static.graph, pool=self._pool, stream=self._stream):
                 self._eager_step(static.inputs, static.labels)
         except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
-            self.fallback = f"capture failed ({type(exc).__name__}: {exc})".splitlines()[0]
+            self.fallback = first_line(f"capture failed ({type(exc).__name__}: {exc})")
             _log.warning("CUDA graphs off for this trial: %s", self.fallback)
             return None
         return static

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import torch
 
-from objectives._data import IGNORE_INDEX, Batch, SequenceSplit
+from objectives.data._text import IGNORE_INDEX, Batch, SequenceSplit
 
 
 class MetricAccumulator(Protocol):

@@ -11,6 +11,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from objectives._crf import LinearChainCRF
+from objectives._training import batch_loss
+from objectives.data._text import IGNORE_INDEX, UNK_ID
 from objectives.errors import ObjectiveError
 
 Cell = Literal["rnn", "gru", "lstm"]
@@ -48,6 +51,12 @@ class EncoderConfig:
         n_features: Width of float-feature inputs; 0 for token inputs.
         extra_features: Width of per-step features concatenated to the embedding (a
             tagger's character-level word vectors); 0 for none.
+        freeze_embeddings: Keep the token embedding as initialised (pretrained vectors):
+            it gets no gradient and no optimizer state.
+        word_dropout: Chance that a token of a training batch is read as ``<unk>`` (each
+            token, each batch; padding never), so the model learns to tag and classify
+            from context and characters the words it has not seen; 0 turns it off, and
+            evaluation never drops.
     """
 
     cell: Cell = "gru"
@@ -59,6 +68,8 @@ class EncoderConfig:
     vocabulary_size: int = 0
     n_features: int = 0
     extra_features: int = 0
+    freeze_embeddings: bool = False
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         _check_choice("cell", self.cell, get_args(Cell))
@@ -72,11 +83,29 @@ class EncoderConfig:
                 "an encoder reads either token ids (vocabulary_size > 0) or float features "
                 f"(n_features > 0), but got {self.vocabulary_size=} and {self.n_features=}."
             )
+        if self.freeze_embeddings and self.vocabulary_size == 0:
+            raise ObjectiveError("freeze_embeddings needs token inputs (vocabulary_size > 0)")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ObjectiveError(
+                f"word_dropout must be in [0, 1), but got word_dropout={self.word_dropout}."
+            )
+        if self.word_dropout > 0 and self.vocabulary_size == 0:
+            raise ObjectiveError(
+                "word_dropout needs token inputs (text data), but this data has float "
+                "features; leave word_dropout out of the space"
+            )
 
     @property
     def output_size(self) -> int:
         """Width of each time step's output (both directions concatenated)."""
         return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+def _drop_words(inputs: torch.Tensor, p: float) -> torch.Tensor:
+    """``inputs`` (token ids ``[B, T]``) with each real token read as ``<unk>`` with chance
+    ``p`` (padding, id 0, and ``<unk>`` itself stay); fixed shapes, no host read."""
+    dropped = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs > UNK_ID)
+    return torch.where(dropped, torch.full_like(inputs, UNK_ID), inputs)
 
 
 class RecurrentEncoder(nn.Module):
@@ -94,6 +123,7 @@ class RecurrentEncoder(nn.Module):
         self.embed: nn.Module
         if config.vocabulary_size > 0:
             self.embed = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+            self.embed.weight.requires_grad_(not config.freeze_embeddings)
         else:
             self.embed = nn.Linear(config.n_features, config.embedding_dim)
         self.input_dropout = nn.Dropout(config.dropout)
@@ -121,6 +151,8 @@ class RecurrentEncoder(nn.Module):
             ``outputs [B, T, D]`` per time step (zeros at padding) and ``final [B, D]``, the
             last layer's final state of each direction, where ``D`` is ``output_size``.
         """
+        if self.training and self.config.word_dropout > 0:
+            inputs = _drop_words(inputs, self.config.word_dropout)
         embedded = self.embed(inputs)  # [B, T, E]
         if extra is not None:
             embedded = torch.cat([embedded, extra], dim=-1)  # [B, T, E + X]
@@ -305,12 +337,15 @@ class CharEncoder(nn.Module):
 class TaggerConfig:
     """Shape of a :class:`SequenceTagger` (saved with its checkpoint).
 
-    ``encoder.extra_features`` must equal the character encoder's output width (0 without).
+    ``encoder.extra_features`` must equal the character encoder's output width (0 without);
+    ``crf`` adds a linear-chain CRF output layer (trained on the sentence likelihood,
+    decoded with Viterbi).
     """
 
     encoder: EncoderConfig
     n_tags: int
     chars: CharEncoderConfig | None = None
+    crf: bool = False
 
     def __post_init__(self) -> None:
         _check_at_least("n_tags", self.n_tags, 2)
@@ -329,6 +364,7 @@ class TaggerConfig:
             encoder=EncoderConfig(**values["encoder"]),
             n_tags=int(values["n_tags"]),
             chars=CharEncoderConfig(**chars) if chars else None,
+            crf=bool(values.get("crf", False)),  # checkpoints from before the CRF have none
         )
 
 
@@ -342,11 +378,16 @@ class SequenceTagger(nn.Module):
         self.encoder = RecurrentEncoder(config.encoder)
         self.dropout = nn.Dropout(config.encoder.dropout)
         self.head = nn.Linear(config.encoder.output_size, config.n_tags)
+        self.crf = LinearChainCRF(config.n_tags) if config.crf else None
 
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Tag logits ``[B, T, K]`` for ``[B, T]`` token ids (and ``[B, T, C]`` characters)."""
+        """Tag logits ``[B, T, K]`` for ``[B, T]`` token ids (and ``[B, T, C]`` characters).
+
+        With a CRF these are its emissions; :meth:`output_loss` and :meth:`output_scores`
+        turn them into the loss and the decoded scores.
+        """
         extra = None
         if self.chars is not None:
             if chars is None:
@@ -354,6 +395,31 @@ class SequenceTagger(nn.Module):
             extra = self.chars(chars)  # [B, T, H]
         outputs, _ = self.encoder(inputs, lengths, extra)  # [B, T, D]
         return self.head(self.dropout(outputs))  # [B, T, K]
+
+    def output_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed loss and tokens counted (see :func:`objectives._training.batch_loss`).
+
+        With a CRF the loss is each sentence's negative log-likelihood, so the mean over
+        tokens stays on the scale of the per-token cross-entropy it replaces.
+        """
+        if self.crf is None:
+            return batch_loss(logits, labels)
+        mask = labels != IGNORE_INDEX  # [B, T]
+        return -self.crf.log_likelihood(logits, labels, mask).sum(), mask.sum()
+
+    def output_scores(self, logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[B, T, K]`` scores whose argmax over tags is the prediction.
+
+        The logits themselves, or with a CRF its max-marginals: their argmax is the Viterbi
+        path and their ranking the CRF's top-k, so every tag metric reads them unchanged.
+        """
+        if self.crf is None:
+            return logits
+        steps = torch.arange(logits.shape[1], device=logits.device)
+        mask = steps[None, :] < lengths.to(logits.device)[:, None]  # [B, T]
+        return self.crf.max_marginals(logits, mask)
 
 
 @dataclass(frozen=True)

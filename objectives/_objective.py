@@ -1,15 +1,13 @@
 """Training wrapped as an Optuna objective: suggest -> build -> train -> report -> prune.
 
-One objective for every task (:mod:`objectives._tasks`): the task supplies data, model head
+One objective for every task (:mod:`objectives.tasks._base`): the task supplies data, model head
 and metrics; the shape, the loop, schedules and cross-validation folds are the same.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,45 +16,38 @@ import optuna
 import torch
 from torch import nn
 
-from objectives._data import ClassificationData, SequenceSplit
 from objectives._graphs import CudaGraphSteps, GraphMode, check_graph_mode, graphs_unavailable
 from objectives._models import SequenceClassifier, count_parameters
 from objectives._schedules import LRSchedule, ScheduleConfig
-from objectives._tasks import (
-    CLASSIFICATION_PARAMETERS,
-    PARAMETER_CHOICES,
-    TASK_METRICS,
+from objectives._training import OptimizerConfig, TrainSteps, count_batches
+from objectives._trial import ReportFn, Run, TrialResult, train_trial
+from objectives.data import ClassificationData
+from objectives.errors import SEED_ATTR, ObjectiveError
+from objectives.tasks import (
     ClassificationTask,
     Task,
     optimizer_config,
     schedule_config,
+    task_reference,
 )
-from objectives._training import (
-    OptimizerConfig,
-    TrainSteps,
-    count_batches,
-    evaluate,
-    train_epoch,
-)
-from objectives.errors import ObjectiveError, TrialDiverged, TrialInterrupted
+from storage import set_trial_user_attrs
 
 _log = logging.getLogger(__name__)
 
-VALIDATION_METRICS = TASK_METRICS["classification"]
 COST_METRICS = ("train_seconds", "n_parameters")
-OBJECTIVE_VALUES = VALIDATION_METRICS + COST_METRICS
-"""Values a classification study may optimize: validation metrics of the best epoch, and costs."""
-
-ALL_VALIDATION_METRICS = tuple(dict.fromkeys(m for ms in TASK_METRICS.values() for m in ms))
+"""Costs a study may optimize beside a task's validation metrics (both minimized)."""
 
 
-def objective_values(task: str) -> tuple[str, ...]:
+def objective_values(task: type[Task]) -> tuple[str, ...]:
     """Values a study of ``task`` may optimize: its validation metrics, then costs."""
-    return TASK_METRICS[task] + COST_METRICS
+    return task.metrics + COST_METRICS
 
 
 SuggestFn = Callable[[optuna.Trial], Mapping[str, Any]]
 CheckpointFn = Callable[[optuna.Trial, dict[str, Any]], object]
+
+
+EpochCallback = Callable[[int, int, int, Mapping[str, float]], object]
 
 
 @dataclass(frozen=True)
@@ -76,6 +67,11 @@ class ObjectiveSettings:
             for them (an error off CUDA; a warning when a trial cannot use them), ``off``
             never uses them.
         stop_requested: Polled at each epoch boundary; true stops the trial there.
+        on_epoch: Called after each epoch with the trial number, the epoch (1-based), the
+            trial's epoch count and that epoch's validation metrics (progress display).
+        runs_to_end: Trials that are never pruned (their epochs are still reported): the
+            queued reference points a search is compared with, such as a hand-tuned
+            baseline, whose early epochs may trail a less regularized configuration's.
     """
 
     objectives: tuple[str, ...] = ("accuracy",)
@@ -85,18 +81,16 @@ class ObjectiveSettings:
     folds: int = 1
     cuda_graphs: GraphMode = "auto"
     stop_requested: Callable[[], bool] = field(default=lambda: False, compare=False)
+    on_epoch: EpochCallback = field(default=lambda *_: None, compare=False)
+    runs_to_end: Callable[[optuna.trial.BaseTrial], bool] = field(
+        default=lambda _trial: False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        accepted = ALL_VALIDATION_METRICS + COST_METRICS
-        for name in self.objectives:
-            if name not in accepted:
-                raise ObjectiveError(
-                    f"objective {name!r} is not accepted; accepted: {', '.join(accepted)}"
-                )
-        if self.objectives[0] not in ALL_VALIDATION_METRICS:
+        # Which metrics exist is the task's to say (TaskObjective checks them against it).
+        if self.objectives[0] in COST_METRICS:
             raise ObjectiveError(
-                f"the first objective must be a validation metric "
-                f"({', '.join(ALL_VALIDATION_METRICS)}), but got {self.objectives[0]!r}"
+                f"the first objective must be a validation metric, but got {self.objectives[0]!r}"
             )
         if self.max_epochs < 1:
             raise ObjectiveError(f"epochs must be at least 1, but got {self.max_epochs}.")
@@ -115,17 +109,6 @@ class ObjectiveSettings:
         return self.objectives[0]
 
 
-def resolve_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill classification defaults into ``params`` and reject names it does not read."""
-    unknown = sorted(set(params) - set(CLASSIFICATION_PARAMETERS))
-    if unknown:
-        raise ObjectiveError(
-            f"hyperparameter {unknown[0]!r} is not used by the classification objective; "
-            f"accepted: {', '.join(CLASSIFICATION_PARAMETERS)}"
-        )
-    return {**CLASSIFICATION_PARAMETERS, **params}
-
-
 def build_classifier(
     params: Mapping[str, Any], data: ClassificationData
 ) -> tuple[SequenceClassifier, OptimizerConfig]:
@@ -137,39 +120,11 @@ def build_classifier(
     return model, optimizer_config(p)
 
 
-@dataclass
-class _Run:
-    """One model being trained: the only one, or one cross-validation fold."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: LRSchedule
-    train: SequenceSplit
-    validation: SequenceSplit
-    steps: TrainSteps
-    graphs_off: str | None = None
-
-    def graph_status(self) -> str:
-        """``on (N graphs)``, or ``off: <why>`` for the ``cuda_graphs`` user attribute."""
-        if isinstance(self.steps, CudaGraphSteps):
-            if self.steps.fallback is not None:
-                return f"off: {self.steps.fallback}"
-            return f"on ({self.steps.captured} graphs)"
-        return f"off: {self.graphs_off}"
-
-
-def _mean_metrics(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean of every scalar metric over folds; per-type F1 averaged per type."""
-    mean: dict[str, Any] = {}
-    for key, value in per_fold[0].items():
-        if isinstance(value, dict):
-            types = sorted({t for m in per_fold for t in m[key]})
-            mean[key] = {
-                t: sum(m[key].get(t, 0.0) for m in per_fold) / len(per_fold) for t in types
-            }
-        else:
-            mean[key] = sum(float(m[key]) for m in per_fold) / len(per_fold)
-    return mean
+def training_seed(trial: optuna.Trial, study_seed: int) -> int:
+    """The seed a trial trains with: its own :data:`SEED_ATTR` if it was queued with one
+    (a seed repeat), else the study's (folds and data splits always use the study's)."""
+    value = trial.user_attrs.get(SEED_ATTR)
+    return study_seed if value is None else int(value)
 
 
 class TaskObjective:
@@ -212,7 +167,7 @@ class TaskObjective:
         else:
             self._pairs = [(task.train.to(device), task.validation.to(device))]
 
-    def _start(self, params: dict[str, Any], epochs: int) -> list[_Run]:
+    def _start(self, params: dict[str, Any], epochs: int) -> list[Run]:
         runs = []
         for train, validation in self._pairs:
             model = self.task.build_model(params).to(self.settings.device)
@@ -230,9 +185,7 @@ class TaskObjective:
                 maximize=self.settings.metric != "loss",
             )
             validation_view = self.task.view(validation, params)
-            runs.append(
-                _Run(model, optimizer, schedule, train_view, validation_view, steps, graphs_off)
-            )
+            runs.append(Run(model, schedule, train_view, validation_view, steps, graphs_off))
         return runs
 
     def _train_steps(
@@ -258,97 +211,100 @@ class TaskObjective:
         settings = self.settings
         params = self.task.resolve(self.suggest(trial))
         epochs = int(params["epochs"] or settings.max_epochs)
-        torch.manual_seed(settings.seed)
-        generator = torch.Generator().manual_seed(settings.seed)
-        optimizer_settings = optimizer_config(params)
+        seed = training_seed(trial, settings.seed)
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
         runs = self._start(params, epochs)
-        trial.set_user_attr("n_parameters", count_parameters(runs[0].model))
-        trial.set_user_attr("device", str(settings.device))
-        trial.set_user_attr("seed", settings.seed)
+        result = train_trial(
+            runs,
+            epochs=epochs,
+            metric=settings.metric,
+            generator=generator,
+            new_metrics=self.task.new_metrics,
+            report=self._reporter(trial),
+            stop_requested=settings.stop_requested,
+            on_epoch=lambda epoch, scalars: settings.on_epoch(
+                trial.number, epoch + 1, epochs, scalars
+            ),
+        )
+        n_parameters = count_parameters(runs[0].model)
+        # Every attribute of the trial at its end, in one storage write (one per key costs a
+        # commit each on a database).
+        attrs = {**self.task.trial_attrs(params), **self._user_attrs(result, n_parameters, seed)}
+        set_trial_user_attrs(trial, attrs)
+        if result.failure is not None:
+            raise result.failure
+        if result.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned at epoch {result.pruned_at}")
+        assert result.best is not None and result.best_state is not None  # epochs >= 1
+        if self.save_checkpoint is not None:
+            self.save_checkpoint(trial, self._checkpoint(runs[0].model, params, result))
+        costs = {"train_seconds": result.seconds, "n_parameters": float(n_parameters)}
+        values = tuple(
+            result.best.get(name, costs.get(name, math.nan)) for name in settings.objectives
+        )
+        return values if len(values) > 1 else values[0]
 
-        history: list[dict[str, float]] = []
-        fold_values: list[list[float]] = [[] for _ in runs]
-        best: dict[str, Any] | None = None
-        best_state: dict[str, torch.Tensor] | None = None
-        sign = -1.0 if settings.metric == "loss" else 1.0
-        started = time.perf_counter()
-        multi_objective = len(settings.objectives) > 1
-        try:
-            for epoch in range(epochs):
-                if settings.stop_requested():
-                    raise TrialInterrupted("interrupted")
-                per_fold = []
-                for fold, run in enumerate(runs):
-                    train_loss = float(
-                        train_epoch(
-                            run.model,
-                            run.train,
-                            run.optimizer,
-                            optimizer_settings,
-                            generator,
-                            run.schedule,
-                            run.steps,
-                        )
-                    )
-                    if not math.isfinite(train_loss):
-                        raise TrialDiverged(f"training loss became {train_loss} at epoch {epoch}")
-                    metrics = evaluate(
-                        run.model, run.validation, metrics=self.task.new_metrics(run.validation)
-                    )
-                    metrics["train_loss"] = train_loss
-                    run.schedule.after_epoch(metrics[settings.metric])
-                    fold_values[fold].append(metrics[settings.metric])
-                    per_fold.append(metrics)
-                metrics = _mean_metrics(per_fold) if len(runs) > 1 else per_fold[0]
-                scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-                history.append({"epoch": epoch, **scalars})
-                value = metrics[settings.metric]
-                if best is None or sign * value > sign * best[settings.metric]:
-                    best = {**metrics, "epoch": epoch}
-                    state = runs[0].model.state_dict()
-                    best_state = copy.deepcopy({k: v.cpu() for k, v in state.items()})
-                if not multi_objective:
-                    # Optuna prunes single-objective studies only; with folds, on their mean.
-                    trial.report(value, epoch)
-                    if trial.should_prune():
-                        trial.set_user_attr("pruned_at_epoch", epoch)
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-        except (TrialDiverged, TrialInterrupted) as exc:
-            trial.set_user_attr("fail_reason", str(exc))
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            trial.set_user_attr("val_history", history)
-            trial.set_user_attr("epochs_run", len(history))
-            trial.set_user_attr("train_seconds", round(seconds, 4))
-            trial.set_user_attr("cuda_graphs", runs[0].graph_status())
-            if len(runs) > 1:
-                trial.set_user_attr("fold_values", fold_values)
+    def _reporter(self, trial: optuna.Trial) -> ReportFn:
+        """Reports each epoch's metric and says whether to prune there.
 
-        assert best is not None and best_state is not None  # epochs >= 1
+        Optuna prunes single-objective studies only; with folds, on their mean.
+        """
+
+        def report(value: float, epoch: int) -> bool:
+            if len(self.settings.objectives) > 1:
+                return False
+            trial.report(value, epoch)
+            return not self.settings.runs_to_end(trial) and trial.should_prune()
+
+        return report
+
+    def _user_attrs(self, result: TrialResult, n_parameters: int, seed: int) -> dict[str, Any]:
+        """What a trial records about itself, finished or not."""
+        attrs: dict[str, Any] = {
+            "n_parameters": n_parameters,
+            "device": str(self.settings.device),
+            SEED_ATTR: seed,
+            "val_history": result.history,
+            "epochs_run": len(result.history),
+            "train_seconds": round(result.seconds, 4),
+            "cuda_graphs": result.graph_status,
+        }
+        folds = len(result.fold_values) > 1
+        if folds:
+            attrs["fold_values"] = result.fold_values
+        if result.failure is not None:
+            attrs["fail_reason"] = str(result.failure)
+            return attrs
+        if result.pruned_at is not None:
+            attrs["pruned_at_epoch"] = result.pruned_at
+            return attrs
+        assert result.best is not None
+        best = dict(result.best)
         per_type = best.pop("per_type_f1", None)
         if per_type is not None:
-            trial.set_user_attr("per_type_f1", per_type)
-        trial.set_user_attr("best_epoch", int(best["epoch"]))
-        trial.set_user_attr("best_metrics", {k: v for k, v in best.items() if k != "epoch"})
-        if len(runs) > 1:
-            trial.set_user_attr("fold_best", [values[int(best["epoch"])] for values in fold_values])
-        if self.save_checkpoint is not None:
-            self.save_checkpoint(
-                trial,
-                {
-                    "kind": self.task.checkpoint_kind,
-                    "task": self.task.name,
-                    "model_config": runs[0].model.config.to_dict(),  # type: ignore[operator,union-attr]
-                    "state_dict": best_state,
-                    "params": {k: v for k, v in params.items() if v is not None},
-                    "preprocessing": self.task.preprocessing(runs[0].model, params),
-                    "metrics": best,
-                },
-            )
-        costs = {"train_seconds": seconds, "n_parameters": float(count_parameters(runs[0].model))}
-        values = tuple(best.get(name, costs.get(name, math.nan)) for name in settings.objectives)
-        return values if multi_objective else values[0]
+            attrs["per_type_f1"] = per_type
+        attrs["best_epoch"] = int(best["epoch"])
+        attrs["best_metrics"] = {k: v for k, v in best.items() if k != "epoch"}
+        if folds:
+            attrs["fold_best"] = [values[int(best["epoch"])] for values in result.fold_values]
+        return attrs
+
+    def _checkpoint(
+        self, model: nn.Module, params: dict[str, Any], result: TrialResult
+    ) -> dict[str, Any]:
+        """The best epoch's model as plain data: ``state_dict``, config, preprocessing."""
+        best = {k: v for k, v in (result.best or {}).items() if k != "per_type_f1"}
+        return {
+            "kind": self.task.checkpoint_kind,
+            "task": self.task.name,
+            "task_class": task_reference(self.task),
+            "model_config": self.task.model_config(model),
+            "state_dict": result.best_state,
+            "params": {k: v for k, v in params.items() if v is not None},
+            "preprocessing": self.task.preprocessing(model, params),
+            "metrics": best,
+        }
 
 
 class ClassificationObjective(TaskObjective):
@@ -373,15 +329,10 @@ class ClassificationObjective(TaskObjective):
 
 
 __all__ = [
-    "CLASSIFICATION_PARAMETERS",
     "COST_METRICS",
-    "OBJECTIVE_VALUES",
-    "PARAMETER_CHOICES",
-    "VALIDATION_METRICS",
     "ClassificationObjective",
     "ObjectiveSettings",
     "TaskObjective",
     "build_classifier",
     "objective_values",
-    "resolve_parameters",
 ]

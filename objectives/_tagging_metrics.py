@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from objectives._readers import IobScheme
+from objectives.data._readers import IobScheme
 from objectives.errors import ObjectiveError
 
 
@@ -79,7 +79,7 @@ def entity_scores(
     Args:
         gold: Gold tags, one list per sentence.
         predicted: Predicted tags, aligned with ``gold``.
-        scheme: The tagging scheme of both (see :func:`objectives._readers.detect_iob_scheme`);
+        scheme: The tagging scheme of both (see :func:`objectives.data._readers.detect_iob_scheme`);
             ``"IOB1"`` sequences are converted with :func:`iob1_to_iob2` first. In strict
             IOB2 an ``I-X`` that does not continue an ``X`` entity is not an entity.
 
@@ -132,77 +132,6 @@ def entity_scores(
             name: int(row["support"]) for name, row in report.items() if name not in averages
         },
     )
-
-
-@dataclass(frozen=True)
-class TokenAccuracy:
-    """Counts for token accuracy; add the results of several batches with ``+``.
-
-    Attributes:
-        n_correct: Tokens whose highest-scoring tag is the gold tag.
-        n_correct_top_k: Tokens whose gold tag is among the ``k`` highest-scoring tags.
-        n_tokens: Tokens counted (padding excluded).
-    """
-
-    n_correct: int = 0
-    n_correct_top_k: int = 0
-    n_tokens: int = 0
-
-    def __add__(self, other: TokenAccuracy) -> TokenAccuracy:
-        return TokenAccuracy(
-            self.n_correct + other.n_correct,
-            self.n_correct_top_k + other.n_correct_top_k,
-            self.n_tokens + other.n_tokens,
-        )
-
-    @property
-    def accuracy(self) -> float:
-        """Top-1 token accuracy (0 when no token was counted)."""
-        return self.n_correct / self.n_tokens if self.n_tokens else 0.0
-
-    @property
-    def top_k_accuracy(self) -> float:
-        """Top-k token accuracy (0 when no token was counted)."""
-        return self.n_correct_top_k / self.n_tokens if self.n_tokens else 0.0
-
-
-def token_accuracy(
-    logits: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, *, top_k: int = 3
-) -> TokenAccuracy:
-    """Top-1 and top-k token accuracy of a batch, computed on the tensors' device.
-
-    Args:
-        logits: Tag scores, shape ``[batch, time, n_tags]``.
-        gold: Gold tag ids, shape ``[batch, time]``; values under padding are ignored, so
-            an ignore index such as -100 is fine there.
-        mask: ``True`` for real tokens, shape ``[batch, time]`` (see :func:`padding_mask`).
-        top_k: How many of the highest-scoring tags may contain the gold one; capped at
-            ``n_tags``.
-
-    Returns:
-        The counts, moved to the CPU with a single synchronisation.
-
-    Raises:
-        ValueError: Shapes that do not line up, or ``top_k`` below 1.
-    """
-    if logits.dim() != 3:
-        raise ValueError(f"logits must be [batch, time, n_tags], but got {tuple(logits.shape)}.")
-    if gold.shape != logits.shape[:2] or mask.shape != logits.shape[:2]:
-        raise ValueError(
-            f"gold {tuple(gold.shape)} and mask {tuple(mask.shape)} must both be "
-            f"{tuple(logits.shape[:2])} to match logits {tuple(logits.shape)}."
-        )
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, but got {top_k=}.")
-    mask = mask.bool()
-    top_ids = logits.topk(min(top_k, logits.shape[-1]), dim=-1).indices  # [batch, time, k]
-    hits = top_ids == gold.unsqueeze(-1)  # [batch, time, k]
-    # topk sorts by score, so slot 0 is the argmax; ties may pick another tied id than
-    # argmax would, which is equally correct.
-    correct = hits[..., 0] & mask
-    correct_top_k = hits.any(dim=-1) & mask
-    counts = torch.stack([correct.sum(), correct_top_k.sum(), mask.sum()]).tolist()
-    return TokenAccuracy(*(int(count) for count in counts))
 
 
 def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:

@@ -10,12 +10,11 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import torch
 from torch import nn
 
-from objectives._data import IGNORE_INDEX, Batch, SequenceSplit
 from objectives._metrics import (
     ConfusionMetrics,
     MetricAccumulator,
@@ -23,6 +22,7 @@ from objectives._metrics import (
     confusion_matrix,
 )
 from objectives._schedules import LRSchedule
+from objectives.data._text import IGNORE_INDEX, Batch, SequenceSplit
 from objectives.errors import ObjectiveError
 
 __all__ = ["classification_metrics", "confusion_matrix"]
@@ -70,7 +70,8 @@ class OptimizerConfig:
                 updates the rate in place, which replays see). SGD's rate stays a number
                 that a graph freezes (see :func:`objectives._graphs.graphs_unavailable`).
         """
-        params = list(model.parameters())
+        # Frozen weights (pretrained embeddings) get no optimizer state and no decay.
+        params = [p for p in model.parameters() if p.requires_grad]
         if self.optimizer in ("adam", "adamw"):
             cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
             if capturable:
@@ -131,7 +132,7 @@ def batch_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
     """Summed cross-entropy and the number of labels counted, padding ignored.
 
     One function for every head: ``[B, C]`` logits with ``[B]`` labels, or ``[B, T, K]``
-    logits with ``[B, T]`` tags where padding is :data:`~objectives._data.IGNORE_INDEX`.
+    logits with ``[B, T]`` tags where padding is :data:`~objectives.data._text.IGNORE_INDEX`.
     Both results stay on the device (no host read).
     """
     flat_labels = labels.reshape(-1)
@@ -142,6 +143,44 @@ def batch_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
         reduction="sum",
     )
     return loss, (flat_labels != IGNORE_INDEX).sum()
+
+
+@runtime_checkable
+class OwnOutputLayer(Protocol):
+    """A model whose output layer computes its own loss and predictions (a CRF tagger).
+
+    Models without these methods are trained on :func:`batch_loss` and predict the argmax
+    of their outputs.
+    """
+
+    def output_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed loss and labels counted, as :func:`batch_loss` returns them."""
+        ...
+
+    def output_scores(self, logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Scores shaped like ``logits`` whose argmax is the prediction."""
+        ...
+
+
+def model_loss(
+    model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own loss (:class:`OwnOutputLayer`) or :func:`batch_loss`."""
+    if isinstance(model, OwnOutputLayer):
+        return model.output_loss(logits, labels)
+    return batch_loss(logits, labels)
+
+
+def model_scores(
+    model: nn.Module, logits: torch.Tensor, lengths: torch.Tensor | None
+) -> torch.Tensor:
+    """Scores whose argmax is the model's prediction: its own (:class:`OwnOutputLayer`,
+    which reads ``lengths``) or ``logits``."""
+    if isinstance(model, OwnOutputLayer) and lengths is not None:
+        return model.output_scores(logits, lengths)
+    return logits
 
 
 def count_batches(n_examples: int, batch_size: int) -> int:
@@ -189,7 +228,7 @@ class TrainSteps:
 
     def train_step(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> None:
         """Forward, backward, clip, update, and add the loss to the sums (no host read)."""
-        loss, n_labels = batch_loss(self.model(*inputs), labels)
+        loss, n_labels = model_loss(self.model, self.model(*inputs), labels)
         (loss / n_labels.clamp(min=1)).backward()
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -203,31 +242,23 @@ class TrainSteps:
 
 
 def train_epoch(
-    model: nn.Module,
+    steps: TrainSteps,
     split: SequenceSplit,
-    optimizer: torch.optim.Optimizer,
-    config: OptimizerConfig,
     generator: torch.Generator,
     schedule: LRSchedule | None = None,
-    steps: TrainSteps | None = None,
 ) -> torch.Tensor:
     """One pass over ``split``; returns the mean training loss as a 0-d tensor (not read).
 
     Args:
-        model: The model to train.
+        steps: How steps run (eager :class:`TrainSteps`, or captured CUDA graphs); it holds
+            the model, its optimizer and the batch size and clipping settings.
         split: Training examples, resident on the model's device.
-        optimizer: The model's optimizer.
-        config: Batch size and clipping.
         generator: Batch order.
         schedule: Stepped after every batch (one-cycle), when given.
-        steps: How steps run (eager by default; see :class:`TrainSteps`). It must wrap this
-            ``model`` and ``optimizer``.
     """
-    if steps is None:
-        steps = TrainSteps(model, optimizer, config)
-    model.train()
+    steps.model.train()
     with steps.epoch():
-        for batch in iterate(split, config.batch_size, generator, steps.width):
+        for batch in iterate(split, steps.config.batch_size, generator, steps.width):
             steps.step(batch)
             if schedule is not None:
                 schedule.after_batch()
@@ -240,7 +271,7 @@ def predict(model: nn.Module, split: SequenceSplit, batch_size: int = 256) -> to
     model.eval()
     predicted = torch.zeros_like(split.labels)
     for batch in iterate(split, batch_size):
-        logits = model(*batch.model_inputs())
+        logits = model_scores(model, model(*batch.model_inputs()), batch.lengths)
         if logits.dim() == 3:
             predicted[batch.index, : logits.shape[1]] = logits.argmax(-1)
         else:
@@ -275,10 +306,10 @@ def evaluate(
     count = torch.zeros((), device=split.labels.device, dtype=torch.long)
     for batch in iterate(split, batch_size):
         logits = model(*batch.model_inputs())
-        batch_sum, n_labels = batch_loss(logits, batch.labels)
+        batch_sum, n_labels = model_loss(model, logits, batch.labels)
         loss += batch_sum
         count += n_labels
-        metrics.update(logits, batch)
+        metrics.update(model_scores(model, logits, batch.lengths), batch)
     result = metrics.compute()
     result["loss"] = float(loss / count.clamp(min=1))
     return result

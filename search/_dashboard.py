@@ -119,7 +119,8 @@ def serve_dashboard(
         echo: Where the start-up lines go.
 
     Raises:
-        ConfigError: Bad host or port, the port is taken, or optuna-dashboard is missing.
+        ConfigError: Bad host or port, the port is taken, optuna-dashboard is missing, or
+            the storage is a SQLite or journal file that does not exist.
         StorageError: The storage URL is bad or the database cannot be reached.
     """
     check_bind(host, port)
@@ -130,9 +131,16 @@ def serve_dashboard(
             "hpsearch dashboard needs optuna-dashboard; install it with "
             "`pip install optuna-dashboard` (or the hpsearch[dashboard] extra)"
         ) from None
+    shown_url = storage.mask_password(storage_url)
+    if not storage.storage_exists(storage_url):
+        # Opening it would create an empty database file at a mistyped path, and the
+        # dashboard would then show no studies with no hint why.
+        raise ConfigError(
+            f"no studies in {shown_url}: that file does not exist; pass the --storage the "
+            "workers use, or start a study first (hpsearch run / hpsearch create)"
+        )
     backend = storage.open_storage(storage_url)
     artifacts = StudyFoldersArtifactStore(storage.artifact_dir_for(storage_url))
-    shown_url = storage.mask_password(storage_url)
     if not is_loopback(host):
         echo(
             f"warning: listening on {host}, not loopback; optuna-dashboard has no "

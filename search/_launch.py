@@ -15,13 +15,14 @@ from pathlib import Path
 
 import optuna
 
+from search._threads import WORKERS_ON_HOST_ENV, choose_threads, usable_cores
 from search._worker import count_states
-from search.errors import ConfigError
+from search.errors import EXIT_USAGE, ConfigError
 
 # A worker that dies this many times within a minute is not restarted again: something
 # permanent (bad storage, bad data) is wrong and restarting would only spin.
 _MAX_RESTARTS_PER_MINUTE = 5
-USER_ERROR_EXIT = 2
+USER_ERROR_EXIT = EXIT_USAGE  # a worker that exits so stopped on a config/storage error
 
 
 @dataclass
@@ -152,8 +153,9 @@ class Launcher:
         else:
             # Each torch process would otherwise start one thread per core; N processes on
             # the same cores then thrash (seen: 2 workers on 2 cores ran ~10x slower).
-            threads = max(1, (os.cpu_count() or 1) // len(self.slots))
+            threads = choose_threads(usable_cores(), len(self.slots))
             env.setdefault("OMP_NUM_THREADS", str(threads))
+        env[WORKERS_ON_HOST_ENV] = str(len(self.slots))
         env["HPSEARCH_WORKER_INDEX"] = str(slot.index)
         slot.process = subprocess.Popen(
             [sys.executable, "-m", "search.cli", "worker", *self.worker_args], env=env
@@ -234,3 +236,32 @@ class Launcher:
             )
             return False
         return True
+
+
+def check_gpus_visible(gpus: Sequence[str]) -> None:
+    """Fail before anything starts when ``--gpus`` names GPUs this host cannot see."""
+    if not gpus:
+        return
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = [g for g in gpus if int(g) >= visible]
+    if missing:
+        seen = f"cuda:0..cuda:{visible - 1}" if visible else "none"
+        raise ConfigError(
+            f"--gpus {','.join(gpus)} names GPU {missing[0]}, which is not visible (visible: "
+            f"{seen}); drop --gpus to run CPU workers"
+        )
+
+
+def study_exists(study_name: str, backend: optuna.storages.BaseStorage) -> bool:
+    """Whether ``study_name`` is already in the storage (launch removes only what it made)."""
+    return study_name in {s.study_name for s in optuna.get_all_study_summaries(backend)}
+
+
+def remove_if_unused(study: optuna.Study) -> bool:
+    """Delete a study that has no trial at all (its workers all failed before starting)."""
+    if study.get_trials(deepcopy=False):
+        return False
+    optuna.delete_study(study_name=study.study_name, storage=study._storage)
+    return True

@@ -3,60 +3,73 @@
 Every function here takes an :class:`optuna.Study` (or a frame built from one) and returns
 dicts, DataFrames or trial numbers, so tests can check the analysis without rendering it.
 :func:`build_report_data` gathers all of it, plus a note for each part that could not be
-computed and why, which :mod:`search._report_html` then renders.
+computed and why, which :mod:`search._report_html` then renders. The trial frames live in
+:mod:`search._report_trials`, marginal effects and importances in
+:mod:`search._report_effects`.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-#: Below this many completed trials the importance evaluators only fit noise; PED-ANOVA's
-#: default top quantile (10 %) would hold a single trial.
-MIN_TRIALS_FOR_IMPORTANCE = 8
-
-#: "Within 0.5 points of the best": half a percentage point. A metric whose values all lie
-#: in [0, 1] is read as a fraction (accuracy 0.91 is 91 points), so the tolerance is 0.005;
-#: any other metric is taken to be on its own scale already and the tolerance is 0.5.
-POINTS_TOLERANCE = 0.5
-
-#: Cost columns the cost-vs-quality analysis looks for among the trial user attributes.
-COST_ATTRIBUTES = ("train_seconds", "n_parameters")
+from search._report_cost import (
+    POINTS_TOLERANCE,
+    CostQuality,
+    cheapest_within,
+    cost_quality,
+    non_dominated,
+    points_tolerance,
+)
+from search._report_defaults import DEFAULT_TOP_K
+from search._report_effects import (
+    MIN_TRIALS_FOR_IMPORTANCE,
+    MarginalEffect,
+    importance_disagreements,
+    marginal_effect_details,
+    param_importances,
+    ranked_params,
+)
+from search._report_trials import (
+    COST_ATTRIBUTES,
+    baseline_trial,
+    completed_frame,
+    completed_trials,
+    epochs_run,
+    maximizes,
+    metric_names,
+    param_distributions,
+    split_usable_params,
+    trial_frame,
+)
+from search.errors import ConfigError
 
 _TRAINED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-@dataclass
-class CostQuality:
-    """Metric against one cost over the completed trials.
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a report includes beyond the defaults.
 
     Attributes:
-        cost: The cost user attribute, ``train_seconds`` or ``n_parameters``.
-        frame: One row per completed trial that has the cost: ``number``, ``value``,
-            the cost, and ``on_front`` (whether the trial is Pareto-optimal in
-            metric vs cost).
-        front: Numbers of the Pareto-optimal trials, cheapest first.
-        best: Number of the trial with the best metric.
-        cheapest_within_tolerance: Number of the cheapest trial whose metric is within
-            ``tolerance`` of the best.
-        tolerance: The tolerance used, in metric units.
+        top_k: Marginal-effect plots for this many of the most important parameters.
+        include_pruned: Count pruned trials in the marginal effects, at the value they last
+            reported (labelled so in the report); otherwise completed trials only.
     """
 
-    cost: str
-    frame: pd.DataFrame
-    front: list[int]
-    best: int
-    cheapest_within_tolerance: int
-    tolerance: float
+    top_k: int = DEFAULT_TOP_K
+    include_pruned: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ConfigError(
+                f"top_k (--top-k) must be a whole number of at least 1, but got {self.top_k!r}"
+            )
 
 
 @dataclass
@@ -75,6 +88,16 @@ class ReportData:
         pareto_front: Numbers of the non-dominated trials of a multi-objective study.
         families: Per cell type table (:func:`family_comparison`), or ``None``.
         notes: One line for each part that could not be computed, and why.
+        options: The options the report was built with.
+        usable_params: Params with at least two distinct values in the completed trials,
+            the only ones any figure plots.
+        single_valued: Param -> its one value, for params that never varied.
+        effects: Param -> :class:`MarginalEffect` over the trials in ``effect_frame``.
+        effect_frame: The trials the marginal effects use (completed, plus pruned ones at
+            their last value when ``options.include_pruned``).
+        ranked: Usable params, most important first.
+        disagreements: Sentences about evaluators that rank a top parameter differently.
+        baseline: Number of the ``baseline = true`` trial, or ``None``.
     """
 
     study_name: str
@@ -88,81 +111,19 @@ class ReportData:
     pareto_front: list[int] = field(default_factory=list)
     families: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    options: ReportOptions = field(default_factory=ReportOptions)
+    usable_params: list[str] = field(default_factory=list)
+    single_valued: dict[str, Any] = field(default_factory=dict)
+    effects: dict[str, MarginalEffect] = field(default_factory=dict)
+    effect_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ranked: list[str] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+    baseline: int | None = None
 
-
-def metric_names(study: optuna.Study) -> list[str]:
-    """Names of the study's objectives, from the ``metric_names`` or ``metric`` attribute.
-
-    Args:
-        study: The study.
-
-    Returns:
-        One name per objective; ``objective_<i>`` where the study does not name it.
-    """
-    n_objectives = len(study.directions)
-    names = study.user_attrs.get("metric_names")
-    if isinstance(names, list) and len(names) == n_objectives:
-        return [str(name) for name in names]
-    metric = study.user_attrs.get("metric")
-    if n_objectives == 1:
-        return [str(metric) if metric else "value"]
-    first = [str(metric)] if metric else []
-    return first + [f"objective_{i}" for i in range(len(first), n_objectives)]
-
-
-def points_tolerance(values: Sequence[float]) -> float:
-    """Tolerance that means "0.5 points" for a metric with these values.
-
-    Args:
-        values: Metric values of the completed trials.
-
-    Returns:
-        0.005 when every value lies in [0, 1] (a fraction), else 0.5.
-    """
-    array = np.asarray(values, dtype=float)
-    if array.size and np.all((array >= 0.0) & (array <= 1.0)):
-        return POINTS_TOLERANCE / 100.0
-    return POINTS_TOLERANCE
-
-
-def completed_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Completed trials of ``study`` whose objective values are all finite."""
-    return [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if trial.values is not None and all(math.isfinite(v) for v in trial.values)
-    ]
-
-
-def completed_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per completed trial: number, first objective, params, costs.
-
-    Args:
-        study: The study.
-
-    Returns:
-        Columns ``number``, ``value``, ``params_<name>`` for every parameter, and the
-        :data:`COST_ATTRIBUTES` the trials record (missing ones are NaN).
-    """
-    rows = []
-    for trial in completed_trials(study):
-        row: dict[str, Any] = {"number": trial.number, "value": trial.values[0]}
-        row.update({f"params_{name}": value for name, value in trial.params.items()})
-        for cost in COST_ATTRIBUTES:
-            cost_value = trial.user_attrs.get(cost)
-            row[cost] = float(cost_value) if isinstance(cost_value, (int, float)) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["number", "value", *COST_ATTRIBUTES])
-
-
-def epochs_run(trial: FrozenTrial) -> int | None:
-    """Epochs a trial trained: its ``epochs_run`` attribute, else its last reported step + 1."""
-    recorded = trial.user_attrs.get("epochs_run")
-    if isinstance(recorded, int) and not isinstance(recorded, bool):
-        return recorded
-    if trial.intermediate_values:
-        return max(trial.intermediate_values) + 1
-    return None
+    @property
+    def top_params(self) -> list[str]:
+        """The ``options.top_k`` most important usable params."""
+        return self.ranked[: self.options.top_k]
 
 
 def summarize_study(study: optuna.Study) -> dict[str, Any]:
@@ -227,172 +188,6 @@ def summarize_study(study: optuna.Study) -> dict[str, Any]:
     return summary
 
 
-def _param_distributions(study: optuna.Study) -> dict[str, BaseDistribution]:
-    distributions: dict[str, BaseDistribution] = {}
-    for trial in study.get_trials(deepcopy=False):
-        distributions.update(trial.distributions)
-    return distributions
-
-
-def _format_edge(value: float) -> str:
-    return f"{value:.3g}"
-
-
-def marginal_effects(study: optuna.Study, n_bins: int = 4) -> dict[str, pd.DataFrame]:
-    """Metric per value (categorical) or per quantile bin (numeric) of every parameter.
-
-    This is the table a one-factor sweep produced, computed from all completed trials of
-    the study: every other parameter varies too, so a level's mean is its average effect
-    over the rest of the search, not its effect with everything else held fixed.
-
-    Args:
-        study: The study; the first objective is tabulated.
-        n_bins: Numeric parameters with more distinct values than this are cut into this
-            many bins holding about the same number of trials.
-
-    Returns:
-        Param -> DataFrame with columns ``level``, ``n``, ``mean``, ``std``, ``min``,
-        ``max`` and ``best`` (the best value seen at that level), levels in order.
-    """
-    frame = completed_frame(study)
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    distributions = _param_distributions(study)
-    tables: dict[str, pd.DataFrame] = {}
-    for name, distribution in distributions.items():
-        column = f"params_{name}"
-        if column not in frame:
-            continue
-        values = frame[[column, "value"]].dropna(subset=[column])
-        if values.empty:
-            continue
-        levels = values[column]
-        if isinstance(distribution, CategoricalDistribution):
-            order = [c for c in distribution.choices if c in set(levels)]
-            keys = pd.Categorical(levels, categories=order, ordered=True)
-            labels = [str(c) for c in order]
-        elif levels.nunique() <= n_bins:
-            order = sorted(levels.unique())
-            keys = pd.Categorical(levels, categories=order, ordered=True)
-            labels = [_format_edge(float(c)) for c in order]  # type: ignore[arg-type]  # numeric levels
-        else:
-            keys = pd.qcut(levels.astype(float), q=n_bins, duplicates="drop")
-            # Label bins by the values seen in them: qcut's own edges stretch past the data.
-            seen = levels.astype(float).groupby(keys, observed=False).agg(["min", "max"])
-            labels = [f"{_format_edge(lo)} – {_format_edge(hi)}" for lo, hi in seen.to_numpy()]
-        grouped = values.groupby(keys, observed=False)["value"]
-        table = pd.DataFrame(
-            {
-                "level": labels,
-                "n": grouped.size().to_numpy(),
-                "mean": grouped.mean().to_numpy(),
-                "std": grouped.std().to_numpy(),
-                "min": grouped.min().to_numpy(),
-                "max": grouped.max().to_numpy(),
-            }
-        )
-        table["best"] = table["max"] if maximize else table["min"]
-        tables[name] = table[table["n"] > 0].reset_index(drop=True)
-    return tables
-
-
-def marginal_effect_ranges(tables: dict[str, pd.DataFrame]) -> pd.Series:
-    """Spread of the per-level means of each parameter, largest first.
-
-    Args:
-        tables: Output of :func:`marginal_effects`.
-
-    Returns:
-        Param -> max mean minus min mean over its levels.
-    """
-    ranges = {name: float(t["mean"].max() - t["mean"].min()) for name, t in tables.items()}
-    return pd.Series(ranges, dtype=float).sort_values(ascending=False)
-
-
-def non_dominated(points: np.ndarray, minimize: Sequence[bool]) -> np.ndarray:
-    """Mask of the points no other point dominates.
-
-    A point dominates another when it is at least as good in every objective and better
-    in one; equal points do not dominate each other, so duplicates are all kept.
-
-    Args:
-        points: Array of shape ``(n_points, n_objectives)``.
-        minimize: Per objective, whether smaller is better.
-
-    Returns:
-        Boolean array of length ``n_points``.
-    """
-    signs = np.where(np.asarray(minimize, dtype=bool), 1.0, -1.0)
-    costs = np.asarray(points, dtype=float).reshape(len(points), len(signs)) * signs
-    # (i, j): does point j dominate point i?
-    no_worse = np.all(costs[None, :, :] <= costs[:, None, :], axis=2)
-    better = np.any(costs[None, :, :] < costs[:, None, :], axis=2)
-    return ~np.any(no_worse & better, axis=1)
-
-
-def cheapest_within(
-    frame: pd.DataFrame, cost: str, tolerance: float, maximize: bool
-) -> pd.Series | None:
-    """Cheapest row whose ``value`` is within ``tolerance`` of the best ``value``.
-
-    Args:
-        frame: Rows with ``value`` and ``cost`` columns.
-        cost: Name of the cost column.
-        tolerance: Largest shortfall from the best value that still counts.
-        maximize: Whether a larger value is better.
-
-    Returns:
-        The chosen row (ties on cost go to the better value), or ``None`` if ``frame`` is
-        empty.
-    """
-    if frame.empty:
-        return None
-    best = frame["value"].max() if maximize else frame["value"].min()
-    shortfall = (best - frame["value"]) if maximize else (frame["value"] - best)
-    # A hair of slack so a trial exactly `tolerance` away is not lost to float rounding.
-    candidates = frame[shortfall <= tolerance + 1e-12]
-    ordered = candidates.sort_values([cost, "value"], ascending=[True, not maximize])
-    return ordered.iloc[0]
-
-
-def cost_quality(
-    study: optuna.Study, cost: str, tolerance: float | None = None
-) -> CostQuality | None:
-    """Metric against ``cost``: Pareto front and the cheapest near-best configuration.
-
-    Args:
-        study: The study; its first objective is the metric.
-        cost: A cost user attribute, e.g. ``train_seconds`` or ``n_parameters``; lower is
-            better.
-        tolerance: How far below the best still counts as "as good"; defaults to
-            :func:`points_tolerance` of the metric values.
-
-    Returns:
-        The analysis, or ``None`` when no completed trial records ``cost``.
-    """
-    frame = completed_frame(study)
-    if cost not in frame:
-        return None
-    frame = frame.dropna(subset=[cost])[["number", "value", cost]].reset_index(drop=True)
-    if frame.empty:
-        return None
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    if tolerance is None:
-        tolerance = points_tolerance(frame["value"])
-    frame["on_front"] = non_dominated(frame[["value", cost]].to_numpy(), [not maximize, True])
-    front = frame[frame["on_front"]].sort_values(cost)["number"].astype(int).tolist()
-    best_row = frame.loc[frame["value"].idxmax() if maximize else frame["value"].idxmin()]
-    chosen = cheapest_within(frame, cost, tolerance, maximize)
-    assert chosen is not None  # frame is not empty
-    return CostQuality(
-        cost=cost,
-        frame=frame,
-        front=front,
-        best=int(best_row["number"]),
-        cheapest_within_tolerance=int(chosen["number"]),
-        tolerance=tolerance,
-    )
-
-
 def family_comparison(study: optuna.Study, param: str = "cell") -> pd.DataFrame | None:
     """Best and median metric per model family (the ``cell`` parameter).
 
@@ -428,101 +223,27 @@ def family_comparison(study: optuna.Study, param: str = "cell") -> pd.DataFrame 
     return pd.DataFrame(rows)
 
 
-def _first_objective_target(study: optuna.Study, lower_is_better: bool) -> Callable | None:
-    if len(study.directions) == 1:
-        return None
-    sign = -1.0 if lower_is_better and study.directions[0].name == "MAXIMIZE" else 1.0
-    return lambda trial: sign * trial.values[0]
-
-
-def param_importances(
-    study: optuna.Study,
-) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Parameter importances of the first objective from PED-ANOVA and fANOVA.
-
-    Args:
-        study: The study.
-
-    Returns:
-        ``(importances, notes)``: evaluator name -> {param: importance} for each evaluator
-        that produced a meaningful answer, and one note for each that did not.
-    """
-    n_completed = len(completed_trials(study))
-    varying = [
-        name
-        for name, distribution in _param_distributions(study).items()
-        if not distribution.single()
-    ]
-    if n_completed < MIN_TRIALS_FOR_IMPORTANCE:
-        return {}, [
-            f"Importances not computed: {n_completed} completed trials, "
-            f"need at least {MIN_TRIALS_FOR_IMPORTANCE}."
-        ]
-    if not varying:
-        return {}, ["Importances not computed: no parameter takes more than one value."]
-    evaluators = {
-        # PED-ANOVA assumes lower targets are better when a target is given, hence the sign.
-        "PED-ANOVA": (optuna.importance.PedAnovaImportanceEvaluator(), True),
-        "fANOVA": (optuna.importance.FanovaImportanceEvaluator(seed=0), False),
-    }
-    importances: dict[str, dict[str, float]] = {}
-    notes: list[str] = []
-    for label, (evaluator, lower_is_better) in evaluators.items():
-        target = _first_objective_target(study, lower_is_better)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = optuna.importance.get_param_importances(
-                    study, evaluator=evaluator, params=varying, target=target
-                )
-            except (ValueError, RuntimeError, ZeroDivisionError) as exc:
-                notes.append(f"{label} importances not computed: {exc}")
-                continue
-        equal = [str(w.message) for w in caught if "will be equal" in str(w.message)]
-        if equal:
-            notes.append(f"{label} importances not computed: {equal[0]}")
-            continue
-        importances[label] = {name: float(value) for name, value in result.items()}
-    if len(varying) == 1:
-        notes.append(f"Only one parameter varies ({varying[0]}), so its importance is trivially 1.")
-    return importances, notes
-
-
-def most_important_pairs(importances: dict[str, dict[str, float]], k: int = 3) -> list[tuple]:
-    """Pairs among the ``k`` most important parameters, most important first.
-
-    Uses the mean rank over the evaluators, so a parameter both rank highly leads.
-
-    Args:
-        importances: Output of :func:`param_importances`.
-        k: How many top parameters to pair up.
-
-    Returns:
-        Up to ``k * (k - 1) / 2`` parameter pairs.
-    """
-    if not importances:
-        return []
-    ranks = pd.DataFrame(importances).rank(ascending=False).mean(axis=1).sort_values()
-    top = list(ranks.index[:k])
-    return [(a, b) for i, a in enumerate(top) for b in top[i + 1 :]]
-
-
-def build_report_data(study: optuna.Study) -> ReportData:
+def build_report_data(study: optuna.Study, options: ReportOptions | None = None) -> ReportData:
     """Compute everything a report shows, noting what could not be computed.
 
     Args:
         study: The study.
+        options: What to include; defaults to :class:`ReportOptions()`.
 
     Returns:
         The report's data.
     """
+    options = options or ReportOptions()
     names = metric_names(study)
+    baseline = baseline_trial(study)
     data = ReportData(
         study_name=study.study_name,
         metric=names[0],
         metric_names=names,
-        maximize=study.directions[0] == optuna.study.StudyDirection.MAXIMIZE,
+        maximize=maximizes(study),
         summary=summarize_study(study),
+        options=options,
+        baseline=baseline.number if baseline else None,
     )
     n_completed = len(completed_trials(study))
     if n_completed == 0:
@@ -534,11 +255,19 @@ def build_report_data(study: optuna.Study) -> ReportData:
         )
     if data.summary["n_with_train_seconds"] == 0:
         data.notes.append("Training time not shown: no trial records train_seconds.")
+    data.usable_params, data.single_valued = split_usable_params(completed_frame(study))
     data.importances, notes = param_importances(study)
     data.notes.extend(notes)
-    data.marginal = marginal_effects(study)
+    data.effect_frame = trial_frame(study, include_pruned=options.include_pruned)
+    data.effects = marginal_effect_details(
+        data.effect_frame, param_distributions(study), data.maximize
+    )
+    data.marginal = {name: effect.table for name, effect in data.effects.items()}
     if not data.marginal:
         data.notes.append("Marginal effect tables not computed: the trials have no parameters.")
+    usable_tables = {k: v for k, v in data.marginal.items() if k in data.usable_params}
+    data.ranked = [p for p in ranked_params(data.importances, usable_tables) if p in usable_tables]
+    data.disagreements = importance_disagreements(data.importances, n_completed)
     for cost in COST_ATTRIBUTES:
         analysis = cost_quality(study, cost)
         if analysis is None:
@@ -551,3 +280,19 @@ def build_report_data(study: optuna.Study) -> ReportData:
     if data.families is None:
         data.notes.append("Model family comparison not shown: the trials have no 'cell' param.")
     return data
+
+
+__all__ = [
+    "MIN_TRIALS_FOR_IMPORTANCE",
+    "POINTS_TOLERANCE",
+    "CostQuality",
+    "ReportData",
+    "ReportOptions",
+    "build_report_data",
+    "cheapest_within",
+    "cost_quality",
+    "family_comparison",
+    "non_dominated",
+    "points_tolerance",
+    "summarize_study",
+]

@@ -12,39 +12,88 @@ from typing import Annotated
 import typer
 
 from search._cli_options import StorageOption, StudyOption
+from search._report_defaults import DEFAULT_TOP_K
 from storage import DEFAULT_STORAGE_URL
 
 
 def report_command(
-    study: StudyOption,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            envvar="HPSEARCH_STUDY",
+            help="Study name [default: none; needed unless --compare].",
+        ),
+    ] = None,
     storage: StorageOption = DEFAULT_STORAGE_URL,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder [default: ./report-<study>/]."),
+        typer.Option(
+            "--out",
+            help="Output folder [default: ./report-<study>/, or ./compare-<A>-vs-<B>/].",
+        ),
     ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="STUDY_A STUDY_B",
+            help="Compare two studies of --storage side by side instead: best value over "
+            "trials and over time, and their best configurations [default: none].",
+        ),
+    ] = None,
+    top_k: Annotated[
+        int,
+        typer.Option(
+            "--top-k", help="Marginal-effect plots for this many top parameters (at least 1)."
+        ),
+    ] = DEFAULT_TOP_K,
+    include_pruned: Annotated[
+        bool,
+        typer.Option(
+            "--include-pruned",
+            help="Count pruned trials in the marginal effects at their last reported value "
+            "(labelled so); by default only completed trials are used.",
+        ),
+    ] = False,
 ) -> None:
-    """Write an offline HTML report (plus a PNG per figure) for a study; print its path."""
+    """Write an offline HTML report (plus a PNG per figure and summary.txt); print its path."""
+    if compare is not None:
+        from search._report_compare import make_comparison
+
+        typer.echo(make_comparison(compare[0], compare[1], storage, out))
+        return
+    if study is None:
+        from search.errors import ConfigError  # imports objectives (torch): only here
+
+        raise ConfigError(
+            "report needs a study: give --study NAME (or set HPSEARCH_STUDY), "
+            "or --compare STUDY_A STUDY_B"
+        )
+    from search._report import ReportOptions
     from search._report_html import make_report
 
-    typer.echo(make_report(study, storage, out))
+    options = ReportOptions(top_k=top_k, include_pruned=include_pruned)
+    typer.echo(make_report(study, storage, out, options))
 
 
 def trials_command(
     study: StudyOption,
     storage: StorageOption = DEFAULT_STORAGE_URL,
     csv: Annotated[
-        Path | None, typer.Option("--csv", help="Write the table to this CSV file.")
+        Path | None,
+        typer.Option("--csv", help="Write the table to this CSV file [default: print it]."),
     ] = None,
 ) -> None:
     """Print the trials of a study as a table, or write them to a CSV file."""
     from search._study import open_study
-    from search._trials import trials_table
+    from search._trials import trials_table, write_csv
 
     table = trials_table(open_study(study, storage))
     if csv is None:
         typer.echo(table.to_string(index=False) if not table.empty else "no trials")
         return
-    table.to_csv(csv, index=False)
+    write_csv(table, csv)
     typer.echo(f"{len(table)} trials written to {csv}")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
+import storage
 from search.errors import ConfigError
 
 _KINDS = ("float", "int", "categorical", "fixed")
@@ -193,6 +195,46 @@ def _condition(where: str, when: object) -> tuple[tuple[str, tuple[Scalar, ...]]
     return tuple(result)
 
 
+# Optuna's samplers that see the trial being suggested only through the FrozenTrial they are
+# handed (its values so far included) and leave it out of the stored trials they learn from
+# (TPE's constant liar drops it by number, brute force pops it, the others read finished
+# trials or none): holding its writes until every value is drawn changes no proposal.
+_HOLD_ALL = (
+    "TPESampler",
+    "RandomSampler",
+    "GridSampler",
+    "CmaEsSampler",
+    "NSGAIISampler",
+    "NSGAIIISampler",
+    "BruteForceSampler",
+)
+# These read running trials' stored parameters when they first propose (GP keeps a running
+# trial that has every parameter of its space, QMC builds its first space from them), so the
+# parameters set before that (a queued trial's fixed ones, single-valued ranges) are written
+# at once, as Optuna does; the rest are held.
+_HOLD_AFTER_SAMPLING = ("GPSampler", "QMCSampler")
+
+
+def _writes_for(trial: optuna.trial.BaseTrial) -> AbstractContextManager[None]:
+    """How ``trial``'s parameters are written: held for one write where its sampler allows,
+    else (a sampler from elsewhere, or a subclass) one by one."""
+    if not isinstance(trial, optuna.Trial):
+        return nullcontext()
+    from search._distinct import PerTrialSeedSampler  # it imports this module
+
+    sampler = trial.study.sampler
+    if isinstance(sampler, PerTrialSeedSampler):
+        sampler = sampler.wrapped
+    name = type(sampler).__name__
+    if getattr(optuna.samplers, name, None) is not type(sampler):
+        return nullcontext()
+    if name in _HOLD_ALL:
+        return storage.params_in_one_write(trial)
+    if name in _HOLD_AFTER_SAMPLING:
+        return storage.params_in_one_write(trial, write_before_sampling=True)
+    return nullcontext()
+
+
 class SearchSpace:
     """An ordered set of :class:`Parameter`; conditions refer to earlier parameters."""
 
@@ -263,7 +305,17 @@ class SearchSpace:
         return [p.name for p in self.parameters]
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        """Values for every active parameter of ``trial`` (fixed ones included)."""
+        """Values for every active parameter of ``trial`` (fixed ones included).
+
+        On a database the trial's parameters are stored in one transaction where the
+        study's sampler allows (:func:`storage.params_in_one_write`): the values, rows and
+        sampler calls of :meth:`suggest_per_parameter`, without a commit per parameter.
+        """
+        with _writes_for(trial):
+            return self.suggest_per_parameter(trial)
+
+    def suggest_per_parameter(self, trial: optuna.Trial) -> dict[str, Any]:
+        """:meth:`suggest` with one storage write per parameter (Optuna's own calls)."""
         chosen: dict[str, Any] = {}
         for parameter in self.parameters:
             if parameter.active(chosen):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+import importlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +21,28 @@ from objectives import (
     TaskObjective,
     TrialDiverged,
     TrialInterrupted,
-    evaluate,
-    load_classification_data,
-    load_tabular_builtin,
-    load_tabular_csv,
-    load_tagging_data,
-    make_task,
     model_from_checkpoint,
 )
+from search._budget import study_phase
 from search._checkpoints import CheckpointStore
 from search._config import StudyConfig, build_config
+from search._derived import DERIVED_ATTR, derived_lines, fit_to_study
+from search._distinct import DistinctProposals, study_sampler
+from search._interrupts import quiet_interruptions
+from search._plain import keeping_checkpoints, load_objective
+from search._presets import config_layers
+from search._progress import StudyProgress
+from search._resume import (
+    CONFIG_ATTR,
+    change_lines,
+    check_changes,
+    direction_error,
+    forget_stored_password,
+    name_metrics,
+    record_changes,
+    resolve_config,
+    store_new_config,
+)
 from search._worker import (
     StopFlag,
     TrialOutOfMemory,
@@ -36,14 +50,15 @@ from search._worker import (
     count_states,
     guard_out_of_memory,
     run_trials,
-    stop_on_signals,
 )
 from search.errors import ConfigError, StudyError
 
 logger = logging.getLogger("hpsearch")
 
-CONFIG_ATTR = "hpsearch_config"
 TEST_RESULTS_ATTR = "test_results"
+# Study attribute of a confirmation study (`hpsearch best --confirm`): the study whose best
+# trials it repeats with other seeds. Its workers run its queued trials only.
+CONFIRM_OF_ATTR = "confirm_of"
 
 
 def resolve_device(device: str) -> str:
@@ -69,16 +84,22 @@ def resolve_device(device: str) -> str:
 
 
 def open_study(study_name: str, storage_url: str) -> optuna.Study:
-    """Load an existing study, with a clear error listing the studies that do exist."""
+    """Load an existing study, with a clear error listing the studies that do exist.
+
+    A missing SQLite or journal file is reported, not created.
+    """
+    missing = StudyError(
+        f"study {study_name!r} does not exist in {storage.redact_url(storage_url)}; "
+        "existing studies: "
+    )
+    if not storage.storage_exists(storage_url):
+        raise StudyError(f"{missing}none")
     backend = storage.open_storage(storage_url)
     try:
         return optuna.load_study(study_name=study_name, storage=backend)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(backend)]
-        raise StudyError(
-            f"study {study_name!r} does not exist in {storage_url}; existing studies: "
-            f"{', '.join(names) or 'none'}"
-        ) from None
+        raise StudyError(f"{missing}{', '.join(names) or 'none'}") from None
 
 
 def _directions(study: optuna.Study) -> list[str]:
@@ -90,77 +111,89 @@ def create_study(
     backend: optuna.storages.BaseStorage | None = None,
     *,
     enqueue_baseline: bool = False,
+    update_config: bool = False,
+    derived_space: dict[str, Any] | None = None,
 ):
-    """Create the study a config describes, or resume it if it exists with the same directions.
+    """Create the study a config describes, or resume it if it exists with the same settings.
 
     The resolved config is stored in the study's user attributes (so workers and reports can
-    read it), and so are ``metric``/``metric_names`` and ``max_epochs``.
+    read it), and so are ``metric``/``metric_names`` and ``max_epochs``; the metric names
+    are also Optuna's own (``study.metric_names``), so optuna-dashboard shows them.
 
     Args:
         config: A validated config.
         backend: An open storage for ``config.storage`` (opened here when ``None``).
         enqueue_baseline: Also queue the config's ``[baseline]`` as a trial to run next
-            (user attribute ``baseline``); an identical queued or finished one is not added
-            again.
+            (user attribute ``baseline``), then each ``[[known_good]]`` configuration in
+            order (user attribute ``known_good``: its index); an identical queued or
+            finished one is not added again.
+        update_config: The study exists with other settings: store ``config`` and record
+            the change (see :mod:`search._resume`) instead of refusing.
+        derived_space: What fitted ``config``'s space to the data, stored (as
+            :data:`~search._derived.DERIVED_ATTR`) when the study is new.
 
     Raises:
-        ConfigError: ``enqueue_baseline`` without a ``[baseline]``; nothing is created.
-        StudyError: The study exists with other directions; nothing stored is changed.
+        ConfigError: ``enqueue_baseline`` without a ``[baseline]`` or ``[[known_good]]``;
+            nothing is created.
+        StudyError: The study exists with other directions or (without ``update_config``)
+            other settings; nothing stored is changed.
     """
-    if enqueue_baseline and not config.baseline:
+    if enqueue_baseline and not (config.baseline or config.known_good):
         raise ConfigError(
-            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one)"
+            "--enqueue-baseline needs a [baseline] table in the config (each --preset has one) "
+            "or [[known_good]] entries"
         )
     backend = backend or storage.open_storage(config.storage)
+    sampler, pruner = study_sampler(config), config.build_pruner()
     try:
         study = optuna.load_study(
-            study_name=config.study,
-            storage=backend,
-            sampler=config.build_sampler(),
-            pruner=config.build_pruner(),
+            study_name=config.study, storage=backend, sampler=sampler, pruner=pruner
         )
     except KeyError:
         study = optuna.create_study(
             study_name=config.study,
             storage=backend,
-            sampler=config.build_sampler(),
-            pruner=config.build_pruner(),
+            sampler=sampler,
+            pruner=pruner,
             directions=config.direction,  # type: ignore[arg-type]  # validated in build_config
             load_if_exists=True,  # another worker may create it at the same moment
         )
     if _directions(study) != config.direction:
-        raise StudyError(
-            f"study {config.study!r} exists with direction {', '.join(_directions(study))} but "
-            f"the config asks for {', '.join(config.direction)}; choose another --study name"
-        )
+        raise direction_error(config.study, _directions(study), config.direction)
     stored = study.user_attrs.get(CONFIG_ATTR)
-    if stored is not None:
-        _check_same_problem(config, stored)
-    study.set_user_attr(CONFIG_ATTR, config.to_dict())
-    study.set_user_attr("metric", config.metric[0])
-    study.set_user_attr("metric_names", config.metric)
-    study.set_user_attr("max_epochs", config.epochs)
-    if enqueue_baseline:
-        study.enqueue_trial(
-            config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
+    if stored is None:
+        store_new_config(study, config)
+        if derived_space:
+            study.set_user_attr(DERIVED_ATTR, derived_space)
+    else:
+        stored = forget_stored_password(study, stored)
+        name_metrics(study, config)
+        next_trial = len(study.get_trials(deepcopy=False))
+        changes = check_changes(
+            config.study, stored, config, update_config=update_config, next_trial=next_trial
         )
+        if changes:
+            record_changes(study, config, changes)
+    if enqueue_baseline:
+        # What people already knew runs first: the hand-tuned baseline, then the
+        # configurations known to do well, in the config's order (the queue is FIFO).
+        if config.baseline:
+            study.enqueue_trial(
+                config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
+            )
+        for index, params in enumerate(config.known_good_params()):
+            study.enqueue_trial(params, user_attrs={"known_good": index}, skip_if_exists=True)
     return study
 
 
-def _check_same_problem(config: StudyConfig, stored: dict[str, Any]) -> None:
-    """Trials are only comparable on the same task, data and metric."""
-    asked = {"metric": config.metric, "task": config.task.name, "data": config.task.data}
-    had = {
-        "metric": stored.get("metric"),
-        "task": stored.get("task", {}).get("name"),
-        "data": stored.get("task", {}).get("data"),
-    }
-    for key, value in asked.items():
-        if had[key] != value:
-            raise StudyError(
-                f"study {config.study!r} was created with {key} {had[key]!r}, but the config "
-                f"asks for {value!r}; choose another --study name"
-            )
+REFERENCE_ATTRS = ("baseline", "known_good")
+"""User attributes of the trials ``--enqueue-baseline`` queues: what people already knew."""
+
+
+def is_reference_trial(trial: optuna.trial.BaseTrial) -> bool:
+    """Whether ``trial`` is a queued baseline or known-good configuration: it trains all its
+    epochs, unpruned, so the search is compared with what it really reaches."""
+    return any(name in trial.user_attrs for name in REFERENCE_ATTRS)
 
 
 def stored_config(optuna_study: optuna.Study, **overrides: Any) -> StudyConfig:
@@ -179,74 +212,60 @@ def worker_config(
     storage_url: str,
     *,
     config_path: str | None = None,
+    create: bool = False,
+    update_config: bool = False,
+    opener: storage.StorageOpener | None = None,
     **overrides: Any,
 ) -> StudyConfig:
-    """The config a worker runs: the study's stored one, else a file's, else the defaults.
+    """The config a worker runs: the study's stored one < a config file < ``overrides``.
 
-    ``overrides`` (``n_trials``, ``timeout``, ``device``, ...) win over either.
+    For a new study the file (or the defaults) alone. ``overrides`` (``n_trials``,
+    ``timeout``, ``device``, ...) that change a study setting need ``update_config``.
+    ``opener`` is the command's: the run reuses the storage opened here.
+
+    Raises:
+        StudyError: The study does not exist and neither ``config_path`` nor ``create``
+            says to make it (a mistyped name must not start a new study).
     """
-    from search._config import load_config
-
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    names = {"study": study_name, "storage": storage_url}
-    if config_path is not None:
-        return load_config(config_path, **names, **overrides)
-    backend = storage.open_storage(storage_url)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=backend)
-    except KeyError:
-        return load_config(None, **names, **overrides)
-    return stored_config(study, **names, **overrides)
+    layers = config_layers(config_path, study=study_name, storage=storage_url, **overrides)
+    opener = opener or storage.StorageOpener()
+    if config_path is None and not create:
+        _require_study(study_name, storage_url, opener)
+    return resolve_config(layers, update_config=update_config, opener=opener)
 
 
-_TABULAR_BUILTINS = ("wine", "breast_cancer", "iris", "digits")
-
-
-def load_data(config: StudyConfig) -> Any:
-    """Load the config's data once (for this process); every trial reuses it.
-
-    Returns:
-        :class:`~objectives.ClassificationData` for classification,
-        :class:`~objectives.TaggingData` for ner/pos, :class:`~objectives.TabularData`.
-    """
-    task = config.task
-    common: dict[str, Any] = {
-        "seed": config.seed,
-        "validation_fraction": task.validation_fraction,
-        "test_fraction": task.test_fraction,
-    }
-    if task.name in ("ner", "pos"):
-        return load_tagging_data(
-            task.data,
-            kind=task.name,  # type: ignore[arg-type]
-            test_data=task.test_data,
-            tag_column=task.tag_column,
-            max_length=task.max_length,
-            **common,
+def _require_study(study_name: str, storage_url: str, opener: storage.StorageOpener) -> None:
+    """Raise :class:`StudyError` naming the studies there when ``study_name`` is not one."""
+    where = storage.mask_password(storage_url)
+    if not opener.exists(storage_url):
+        raise StudyError(
+            f"study {study_name!r} does not exist in {where} (no such file); "
+            "pass --create or --config to create it"
         )
-    if task.name == "tabular":
-        if task.data in _TABULAR_BUILTINS:
-            return load_tabular_builtin(task.data, **common)  # type: ignore[arg-type]
-        if task.data.lower().endswith((".conllu", ".conllu.gz", ".iob", ".iob.gz")):
-            raise ConfigError(
-                f"task 'tabular' needs a CSV with a label column, but {task.data!r} is a "
-                "tagged corpus; use --task ner or pos"
-            )
-        return load_tabular_csv(task.data, task.label_column, **common)
-    return load_classification_data(
-        task.data,
-        text_column=task.text_column,
-        label_column=task.label_column,
-        test_data=task.test_data,
-        max_length=task.max_length,
-        data_format=task.format,
-        **common,
-    )
+    backend = opener(storage_url)
+    names_there = [s.study_name for s in optuna.get_all_study_summaries(backend)]
+    if study_name not in names_there:
+        raise StudyError(
+            f"study {study_name!r} does not exist in {where}; existing studies: "
+            f"{', '.join(names_there) or 'none'}; pass --create or --config to create it"
+        )
 
 
 def load_task(config: StudyConfig, data: Any = None) -> Task:
-    """The config's task over its data (loaded now when ``data`` is ``None``)."""
-    return make_task(config.task.name, data if data is not None else load_data(config))
+    """The config's task over its data, read now (once per process) unless ``data`` is given.
+
+    Args:
+        config: A validated config.
+        data: A task already loaded (returned as it is), or a built-in task's loaded data.
+
+    Raises:
+        ObjectiveError: The data is missing, unreadable, or of another task's kind.
+    """
+    if isinstance(data, Task):
+        return data
+    if data is not None:
+        return config.task_class(data)  # type: ignore[call-arg]
+    return config.task_class.load(config.task, config.task.split(config.seed))
 
 
 @dataclass
@@ -272,6 +291,11 @@ class RunSummary:
             f"this run: {self.worker.trials_run} trials in {self.worker.seconds:.1f} s, "
             f"stopped by {self.worker.stopped_by}",
         ]
+        if self.worker.duplicates_avoided or self.worker.given_back:
+            out.append(
+                f"not trained: {self.worker.duplicates_avoided} duplicate configurations "
+                f"(resampled), {self.worker.given_back} trials beyond the budget"
+            )
         if self.best_value is None:
             out.append("no completed trial yet")
         elif isinstance(self.best_value, list):
@@ -282,33 +306,6 @@ class RunSummary:
         return out
 
 
-class _Progress:
-    """A progress bar over the study's budget, advanced after every trial of this worker."""
-
-    def __init__(self, study: optuna.Study, budget: int | None, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            counts = count_states(study)
-            self.bar = tqdm(
-                total=budget, initial=counts["COMPLETE"] + counts["PRUNED"], unit="trial"
-            )
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if self.bar is None:
-            return
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            self.bar.update(1)
-        # No completed trial yet, or a multi-objective study: no single best value to show.
-        with contextlib.suppress(ValueError, RuntimeError):
-            self.bar.set_postfix_str(f"best={study.best_value:.4g}", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_study(
     config: StudyConfig,
     *,
@@ -317,19 +314,29 @@ def run_study(
     data: Any = None,
     enqueue_baseline_trial: bool = False,
     heartbeat_interval: int | None = None,
+    update_config: bool = False,
+    opener: storage.StorageOpener | None = None,
 ) -> RunSummary:
     """Create or resume ``config``'s study and run trials until its budget is reached.
 
     Args:
         config: A validated config.
-        progress: Show a progress bar over trials.
-        stop: Stop flag (SIGTERM/SIGINT set it); the trial in progress ends at its next
-            epoch boundary and is re-queued.
-        data: Preloaded data (loaded from the config when ``None``).
+        progress: Show progress on standard error: a bar over trials with the running
+            trial's epoch and metric on a terminal, else one line per epoch and per trial.
+        stop: Stop flag; once set, the trial in progress ends at its next epoch boundary
+            and is re-queued. This function installs no signal handler: an entry point
+            that wants SIGTERM/SIGINT to stop it wraps the call in
+            :func:`search._worker.stop_on_signals` with the same flag.
+        data: A preloaded task or its data (loaded from the config when ``None``).
         enqueue_baseline_trial: Run the config's ``[baseline]`` first (once per study).
         heartbeat_interval: Seconds between heartbeats of the running trial; a trial whose
             worker dies is failed after three intervals and its parameters re-queued.
-            ``None`` turns heartbeats off (one process alone needs none).
+            ``None`` turns heartbeats off (one process alone needs none). Ignored when
+            ``opener`` is given: the heartbeat is a setting of the storage it opened.
+        update_config: Store ``config`` over an existing study's other settings (and
+            record the change) instead of refusing.
+        opener: The command's storage opener, which may hold the storage open already
+            (from reading the stored config); a new one when ``None``.
 
     Returns:
         A :class:`RunSummary`.
@@ -344,39 +351,56 @@ def run_study(
         folds=config.folds,
         cuda_graphs=config.cuda_graphs,
         stop_requested=stop,
+        runs_to_end=is_reference_trial,
     )
-    backend = storage.open_storage(
-        config.storage,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=3 * heartbeat_interval if heartbeat_interval else None,
+    # Data first: a bad data setting must fail before the stored study is touched (or a
+    # new SQLite file is created).
+    task = load_task(config, data) if config.objective is None else None
+    opener = opener or storage.StorageOpener(heartbeat_interval=heartbeat_interval)
+    derived: dict[str, Any] = {}
+    if task is not None:  # the dimensions the config leaves to the default follow the data
+        config, derived = fit_to_study(config, opener, task=task)
+    backend = opener(config.storage)
+    # torch.optim imports torch._dynamo on an optimizer's first add_param_group (seconds on
+    # a small CPU); pay that here, before the first trial, so trial 0's time is training.
+    importlib.import_module("torch._dynamo")
+    study = create_study(
+        config,
+        backend,
+        enqueue_baseline=enqueue_baseline_trial,
+        update_config=update_config,
+        derived_space=derived,
     )
-    # Data first: a bad data setting must fail before the stored study is touched.
-    task = load_task(config, data)
-    study = create_study(config, backend, enqueue_baseline=enqueue_baseline_trial)
     checkpoints = CheckpointStore(
         storage.artifact_dir_for(config.storage) / config.study, keep=config.keep_checkpoints
     )
-    space = config.search_space()
-    objective = TaskObjective(task, space.suggest, settings, save_checkpoint=checkpoints.save)
-    bar = _Progress(study, config.n_trials, progress)
+    bar = StudyProgress(study, config.n_trials, config.metric[0], enabled=progress)
+    objective: Callable[[optuna.Trial], Any]
+    distinct: DistinctProposals | None = None
+    if task is None:  # a plain Optuna objective (search.run): it may return a checkpoint
+        objective = keeping_checkpoints(load_objective(config.objective or ""), checkpoints.save)
+    else:
+        space = config.search_space()
+        settings = dataclasses.replace(settings, on_epoch=bar.epoch)
+        objective = TaskObjective(task, space.suggest, settings, save_checkpoint=checkpoints.save)
+        distinct = DistinctProposals.for_space(space, config.seed)
 
     def keep_best(study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.COMPLETE:
             checkpoints.prune(study)
 
-    with stop_on_signals(stop):
-        try:
-            result = run_trials(
-                study,
-                guard_out_of_memory(objective),
-                n_trials=config.n_trials,
-                timeout=config.timeout,
-                stop=stop,
-                catch=(TrialDiverged, TrialInterrupted, TrialOutOfMemory),
-                callbacks=[keep_best, bar],
-            )
-        finally:
-            bar.close()
+    with bar.showing(), quiet_interruptions():
+        result = run_trials(
+            study,
+            guard_out_of_memory(objective),
+            n_trials=config.n_trials,
+            timeout=config.timeout,
+            stop=stop,
+            catch=(TrialDiverged, TrialInterrupted, TrialOutOfMemory),
+            callbacks=[keep_best, bar],
+            distinct=distinct,
+            queued_only=CONFIRM_OF_ATTR in study.user_attrs,
+        )
     return summarize(study, result, config.n_trials)
 
 
@@ -437,11 +461,31 @@ def load_best_model(
         ``min_freq``, ``max_length`` for text; ``characters`` and ``scheme`` for taggers;
         ``feature_names``, ``mean``, ``std`` for the MLP).
     """
-    trial = best_trial(study_name, storage_url)
-    checkpoints = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name)
-    model, info = model_from_checkpoint(checkpoints.load(trial))
+    trial, checkpoint = _best_checkpoint(study_name, storage_url)
+    model, info = model_from_checkpoint(checkpoint)
     info["trial_number"] = trial.number
     return model, info
+
+
+def load_best_checkpoint(
+    study_name: str, storage_url: str = storage.DEFAULT_STORAGE_URL
+) -> dict[str, Any]:
+    """The checkpoint dict the best trial saved, as it was saved.
+
+    For a plain objective that returned ``(value, checkpoint)`` this is its ``checkpoint``
+    (read with ``torch.load(weights_only=True)``); a task's is what
+    :func:`load_best_model` rebuilds its model from.
+
+    Raises:
+        StudyError: No completed trial, or the best one saved no checkpoint.
+    """
+    return _best_checkpoint(study_name, storage_url)[1]
+
+
+def _best_checkpoint(study_name: str, storage_url: str) -> tuple[FrozenTrial, dict[str, Any]]:
+    trial = best_trial(study_name, storage_url)
+    checkpoints = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name)
+    return trial, checkpoints.load(trial)
 
 
 def evaluate_best_on_test(
@@ -452,24 +496,10 @@ def evaluate_best_on_test(
     The result is stored in the study (user attribute ``test_results``, by trial number) and
     returned from there on later calls, so the test split is never used to choose.
     """
-    study = open_study(study_name, storage_url)
+    from search._evaluate import evaluate_trials  # it builds on this module
+
     trial = best_trial(study_name, storage_url)
-    results = dict(study.user_attrs.get(TEST_RESULTS_ATTR, {}))
-    key = str(trial.number)
-    if key in results:
-        return {**results[key], "cached": True}
-    config = stored_config(study)
-    model, info = load_best_model(study_name, storage_url)
-    task = load_task(config)
-    test = task.view(task.test, task.resolve(info["params"]))
-    metrics = evaluate(model, test, metrics=task.new_metrics(test))
-    per_type = metrics.pop("per_type_f1", None)
-    entry = {"trial": trial.number, "n_test": len(task.test), **metrics}
-    if per_type is not None:
-        entry["per_type_f1"] = per_type
-    results[key] = entry
-    study.set_user_attr(TEST_RESULTS_ATTR, results)
-    return {**entry, "cached": False}
+    return evaluate_trials(study_name, [trial.number], storage_url)[0]
 
 
 def study_status(study_name: str, storage_url: str = storage.DEFAULT_STORAGE_URL) -> dict[str, Any]:
@@ -483,6 +513,13 @@ def study_status(study_name: str, storage_url: str = storage.DEFAULT_STORAGE_URL
             best = [list(t.values) for t in study.best_trials]
         else:
             best = study.best_value
+    sampler = config.get("sampler", {"name": "tpe"})
+    if CONFIRM_OF_ATTR in study.user_attrs:  # its workers run the queued repeats, no sampler
+        phase = f"queued repeats only (confirming study {study.user_attrs[CONFIRM_OF_ATTR]!r})"
+    else:
+        phase = study_phase(study, sampler, config.get("n_trials")).describe(
+            str(sampler.get("name", "tpe"))
+        )
     return {
         "study": study_name,
         "directions": _directions(study),
@@ -490,6 +527,9 @@ def study_status(study_name: str, storage_url: str = storage.DEFAULT_STORAGE_URL
         "budget": config.get("n_trials"),
         "counts": {k: v for k, v in counts.items() if v},
         "best_value": best,
+        "config_changes": change_lines(study),
+        "derived_space": derived_lines(study.user_attrs.get(DERIVED_ATTR, {})),
+        "phase": phase,
     }
 
 
@@ -498,6 +538,7 @@ __all__ = [
     "best_trial",
     "create_study",
     "evaluate_best_on_test",
+    "load_best_checkpoint",
     "load_best_model",
     "open_study",
     "run_study",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
+
+from search.errors import HpsearchError
 
 _ATTRS = (
     "number",
@@ -63,3 +66,22 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         for offset, new_column in enumerate(spread.columns):
             frame.insert(position + offset, new_column, spread[new_column])
     return frame.sort_values("number").reset_index(drop=True)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` to ``path``; a missing or unwritable folder is one clear error.
+
+    The folder is not created: a mistyped path should not leave new folders behind.
+
+    Raises:
+        HpsearchError: The folder does not exist or cannot be written.
+    """
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir():
+        raise HpsearchError(
+            f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist; create it first"
+        )
+    try:
+        table.to_csv(path, index=False)
+    except OSError as exc:
+        raise HpsearchError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None

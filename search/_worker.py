@@ -4,8 +4,10 @@ The budget counts COMPLETE + PRUNED trials of the whole study, not of this proce
 number of workers on any number of hosts can share it. A worker starts a new trial only
 while ``finished + running < budget``; when the remaining trials are all running elsewhere
 it waits for them, so a crashed trial (failed by the heartbeat and re-queued) is still
-picked up by someone. Several workers that look at the same moment can overshoot the
-budget by at most one trial each.
+picked up by someone. Several workers that look at the same moment may each draw a trial;
+the one that finds ``budget`` trials started before it does not run its trial, so the
+study ends with exactly its budget of finished trials: a queued trial goes back to the
+queue, a fresh one is failed unrun with ``fail_reason`` :data:`BEYOND_BUDGET_REASON`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,14 +24,29 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+import storage
+from objectives.errors import INTERRUPTED_REASON, SEED_ATTR
+from search._ask_tell import fail_unrun, give_back, run_one_trial
+from search._distinct import (
+    DUPLICATE_ATTR,
+    SOURCE_TRIAL_ATTR,
+    DistinctProposals,
+    queued_on_purpose,
+)
+from search._heartbeat import WorkerHeartbeat, recover_stale_trials
+from storage import count_trials_ahead
+from storage.errors import first_line
+
 logger = logging.getLogger("hpsearch.worker")
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-INTERRUPTED_REASON = "interrupted"
+BEYOND_BUDGET_REASON = (
+    "not run: drawn beyond the study's budget (another worker took the last place at the "
+    "same moment)"
+)
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT (or a caller); the objective checks it at epoch boundaries."""
+    """Set by SIGTERM/SIGINT/SIGUSR1 (or a caller); the objective checks it at epoch ends."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -47,14 +63,17 @@ class StopFlag:
 
 @contextmanager
 def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
-    """Turn the first SIGTERM/SIGINT into ``flag.set()``; a second SIGINT interrupts at once.
+    """Turn the first SIGTERM/SIGINT/SIGUSR1 into ``flag.set()``; a second SIGINT interrupts.
 
-    Only installs handlers in the main thread (signals cannot be caught elsewhere).
+    SIGUSR1 is what Slurm sends ahead of a time limit (``--signal``); left to its default it
+    would kill the worker mid-trial. Only installs handlers in the main thread (signals
+    cannot be caught elsewhere).
     """
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopping = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    previous = {sig: signal.getsignal(sig) for sig in stopping}
 
     def handle(signum: int, _frame: Any) -> None:
         if flag() and signum == signal.SIGINT:
@@ -81,20 +100,31 @@ class WorkerResult:
     stopped_by: str = "budget"
     seconds: float = 0.0
     requeued: list[int] = field(default_factory=list)
+    duplicates_avoided: int = 0  # proposals that repeated a tried configuration, not trained
+    given_back: int = 0  # trials drawn beyond the budget: not run (queued ones re-queued)
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:
-    """Number of trials per state name (``COMPLETE``, ``PRUNED``, ``FAIL``, ...)."""
-    counts = {state.name: 0 for state in TrialState}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] += 1
-    return counts
+    """Number of trials per state name (``COMPLETE``, ``PRUNED``, ``FAIL``, ...).
+
+    One ``COUNT`` query on a database, not a read of every trial: the worker asks before
+    every trial.
+    """
+    return storage.count_trial_states(study._storage, study._study_id)
+
+
+# User attributes that say what a queued trial is to run, kept by its re-queued copy (a
+# seed repeat of `best --confirm` must train with its own seed again).
+CARRIED_ATTRS = (SEED_ATTR, SOURCE_TRIAL_ATTR)
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Put an interrupted trial's parameters back in the queue, so no work is lost."""
+    carried = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
     study.enqueue_trial(
-        trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+        trial.params,
+        user_attrs={**carried, "requeued_from": trial.number},
+        skip_if_exists=False,
     )
 
 
@@ -118,7 +148,7 @@ def guard_out_of_memory(
         try:
             return objective(trial)
         except torch.cuda.OutOfMemoryError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+            reason = first_line(exc, "out of memory")
             trial.set_user_attr("fail_reason", f"CUDA out of memory: {reason}")
         # Outside the except block, so the traceback (and the tensors it pins) is gone.
         gc.collect()
@@ -139,6 +169,8 @@ def run_trials(
     catch: Sequence[type[Exception]] = (),
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     poll_seconds: float = 1.0,
+    distinct: DistinctProposals | None = None,
+    queued_only: bool = False,
 ) -> WorkerResult:
     """Run trials until the study has ``n_trials`` finished ones, time runs out, or ``stop``.
 
@@ -152,6 +184,11 @@ def run_trials(
         catch: Exceptions that fail a trial without stopping the worker.
         callbacks: Called after every trial this worker finishes.
         poll_seconds: How often to look again while the last trials run elsewhere.
+        distinct: Check each sampled configuration before training it: one that repeats a
+            finished, running or queued trial is failed unrun (``duplicate_of``) and
+            resampled, and the worker stops when a finite space is exhausted.
+        queued_only: Run only queued trials (a confirmation study's seed repeats): with
+            none waiting the worker stops instead of sampling a new configuration.
 
     Returns:
         A :class:`WorkerResult`.
@@ -159,8 +196,9 @@ def run_trials(
     stop = stop or StopFlag()
     result = WorkerResult()
     started = time.monotonic()
+    duplicates_in_a_row = 0
 
-    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    def after_trial(trial: FrozenTrial) -> None:
         result.trials_run += 1
         if trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") == (
             INTERRUPTED_REASON
@@ -170,27 +208,99 @@ def run_trials(
         for callback in callbacks:
             callback(study, trial)
 
-    while True:
-        if stop():
-            result.stopped_by = stop.signal_name or "stop"
-            break
-        if timeout is not None and time.monotonic() - started >= timeout:
-            result.stopped_by = "timeout"
-            break
-        if n_trials is not None:
+    with WorkerHeartbeat(study) as heartbeat:
+        while True:
+            if stop():
+                result.stopped_by = stop.signal_name or "stop"
+                break
+            if timeout is not None and time.monotonic() - started >= timeout:
+                result.stopped_by = "timeout"
+                break
             counts = count_states(study)
             finished = counts["COMPLETE"] + counts["PRUNED"]
-            if finished >= n_trials:
-                result.stopped_by = "budget"
+            if n_trials is not None:
+                if finished >= n_trials:
+                    result.stopped_by = "budget"
+                    break
+                if finished + counts["RUNNING"] >= n_trials:
+                    # The rest of the budget is running elsewhere; wait in case one of them
+                    # dies and is re-queued (the heartbeat timer recovers it).
+                    time.sleep(poll_seconds)
+                    continue
+            if distinct is not None and (exhausted := _exhausted(study, distinct, counts)):
+                result.stopped_by = exhausted
+                logger.warning("%s; stopping", exhausted)
                 break
-            if counts["WAITING"] == 0 and finished + counts["RUNNING"] >= n_trials:
-                # The rest of the budget is running elsewhere; wait in case one of them dies
-                # and is re-queued by the heartbeat's stale-trial callback.
-                with warnings.catch_warnings():  # experimental in Optuna 5, used on purpose
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
+            recover_stale_trials(study)  # as study.optimize does before each trial
+            if queued_only and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                result.stopped_by = "queue empty"
+                break
+            trial = study.ask()
+            heartbeat.beat(trial._trial_id)
+            frozen = study._storage.get_trial(trial._trial_id)
+            if queued_only and not queued_on_purpose(frozen):
+                # Another worker took the last queued trial at the same moment, so the
+                # sampler made this one: a confirmation study trains no new configuration.
+                fail_unrun(study, trial, "the queue was empty: queued trials only")
+                heartbeat.beat(None)
+                result.stopped_by = "queue empty"
+                break
+            if n_trials is not None and (
+                count_trials_ahead(study._storage, study._study_id, frozen) >= n_trials
+            ):
+                # Another worker took the last place at the same moment. A queued trial
+                # goes back to the queue with its parameters; a fresh one has none to keep
+                # and is failed unrun, or a study at its budget would show queued work.
+                heartbeat.beat(None)  # first, or a late beat would outlive the give-back
+                if queued_on_purpose(frozen):
+                    give_back(study, trial)
+                else:
+                    fail_unrun(study, trial, BEYOND_BUDGET_REASON)
+                result.given_back += 1
                 time.sleep(poll_seconds)
                 continue
-        study.optimize(objective, n_trials=1, catch=tuple(catch), callbacks=[after_trial])
+            if distinct is not None and not queued_on_purpose(frozen):
+                distinct.suggest(trial)
+                duplicate = distinct.duplicate_of(study, trial)
+                if duplicate is not None:
+                    fail_unrun(
+                        study,
+                        trial,
+                        f"duplicate of trial {duplicate}",
+                        **{DUPLICATE_ATTR: duplicate},
+                    )
+                    heartbeat.beat(None)
+                    result.duplicates_avoided += 1
+                    duplicates_in_a_row += 1
+                    queued = distinct.queue_untried(study, trial.number)
+                    if not queued and duplicates_in_a_row >= distinct.max_resamples:
+                        result.stopped_by = (
+                            f"search space exhausted: {duplicates_in_a_row} proposals in a "
+                            "row repeated configurations already tried"
+                        )
+                        logger.warning("%s; stopping", result.stopped_by)
+                        break
+                    continue
+            duplicates_in_a_row = 0
+            try:
+                done = run_one_trial(study, trial, objective, catch)
+            finally:
+                heartbeat.beat(None)
+            after_trial(done)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _exhausted(
+    study: optuna.Study, distinct: DistinctProposals, counts: dict[str, int]
+) -> str | None:
+    """Why a finite space has nothing left to try, or ``None``."""
+    size = None if distinct.configurations is None else len(distinct.configurations)
+    active = counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"]
+    # Cheap test first: fewer trials than configurations cannot have tried them all.
+    if size is None or active < size or distinct.untried(study):
+        return None
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if any(queued_on_purpose(t) for t in waiting):
+        return None  # a queued trial (baseline, re-queued) still runs as asked
+    return f"search space exhausted: all {size} configurations have been tried"

@@ -7,16 +7,29 @@ them into one readable line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from search._cli_options import EnqueueBaselineOption, StorageOption, StudyOption
+from search._cli_errors import run_cli
+from search._cli_options import (
+    ConfigBudgetOption,
+    ConfigOption,
+    ConfigStorageOption,
+    ConfigStudyOption,
+    EnqueueBaselineOption,
+    StorageOption,
+    StudyOption,
+    ThreadsOption,
+    UpdateConfigOption,
+    setup_logging,
+)
+from search._evaluate_cli import evaluate_command
 from search._report_cli import import_csv_command, report_command, trials_command
-from search.errors import USER_ERRORS
+from search._slurm_cli import slurm_app
+from search._worker_cli import launch_command, worker_command
 from storage import DEFAULT_STORAGE_URL
 
 app = typer.Typer(
@@ -25,104 +38,150 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich markup would eat every [bracketed] word of the help texts.
+    rich_markup_mode=None,
 )
-
-
-def _setup_logging(verbose: bool = False) -> None:
-    import optuna
-
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Optuna logs every trial at INFO; the progress bar and summary say it once instead.
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
 
 
 @app.command("run")
 def run_command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Study config (.toml or .yaml).")
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name [demo].")
-    ] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage", envvar="HPSEARCH_STORAGE", help=f"Storage URL [{DEFAULT_STORAGE_URL}]."
-        ),
-    ] = None,
-    n_trials: Annotated[
-        int | None, typer.Option("--n-trials", help="Trial budget of the whole study [30].")
-    ] = None,
+    config: ConfigOption = None,
+    study: ConfigStudyOption = None,
+    storage: ConfigStorageOption = None,
+    n_trials: ConfigBudgetOption = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Stop starting trials after this many s.")
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Start no trial after this many seconds [default: config, else no limit].",
+        ),
     ] = None,
     task: Annotated[
         str | None,
-        typer.Option("--task", help="classification, ner, pos or tabular [classification]."),
+        typer.Option(
+            "--task",
+            help="classification, ner, pos, tabular, an installed hpsearch.tasks entry point, "
+            "or module:Class [default: config, else classification].",
+        ),
     ] = None,
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
             help="digits (built in), a CSV/TSV, TREC .label, CoNLL-U, IOB or CoNLL-2003 file, "
-            "or hf:NAME [digits].",
+            "or hf:NAME [default: config, else digits].",
         ),
     ] = None,
     preset: Annotated[
         str | None,
         typer.Option(
             "--preset",
-            help="Shipped config: imdb, ag_news, trec, ner_uk, conll2003, ud_pos, tabular.",
+            help="Shipped config: imdb, imdb_vectors (needs --vectors), ag_news, trec, "
+            "ner_uk, conll2003, ud_pos, tabular [default: none].",
         ),
     ] = None,
     enqueue_baseline: EnqueueBaselineOption = False,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            help="module:function of a plain Optuna objective(trial) -> float, run instead "
+            "of a task [default: none, train the task].",
+        ),
+    ] = None,
     folds: Annotated[
-        int | None, typer.Option("--folds", help="k-fold cross-validation per trial [1: off].")
+        int | None,
+        typer.Option(
+            "--folds", help="k-fold cross-validation per trial; 1 is off [default: config, else 1]."
+        ),
     ] = None,
     tag_column: Annotated[
         str | None,
-        typer.Option("--tag-column", help="Tag column (0-based) of a tagged file, or HF column."),
+        typer.Option(
+            "--tag-column",
+            help="Tag column (0-based) of a tagged file, or HF column [default: the task's].",
+        ),
     ] = None,
     data_format: Annotated[
         str | None,
-        typer.Option("--format", help="Classification file layout: auto, table, trec, ag_news."),
+        typer.Option(
+            "--format",
+            help="Classification file layout: auto, table, trec, ag_news "
+            "[default: config, else auto].",
+        ),
     ] = None,
     text_column: Annotated[
-        str | None, typer.Option("--text-column", help="Text column of a CSV/TSV [text].")
+        str | None,
+        typer.Option(
+            "--text-column", help="Text column of a CSV/TSV [default: config, else text]."
+        ),
     ] = None,
     label_column: Annotated[
-        str | None, typer.Option("--label-column", help="Label column of a CSV/TSV [label].")
+        str | None,
+        typer.Option(
+            "--label-column", help="Label column of a CSV/TSV [default: config, else label]."
+        ),
     ] = None,
     test_data: Annotated[
-        str | None, typer.Option("--test-data", help="Held-back test CSV/TSV (optional).")
+        str | None,
+        typer.Option(
+            "--test-data", help="Held-back test file [default: config, else 20% of --data]."
+        ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial [15].")] = None,
+    validation_data: Annotated[
+        str | None,
+        typer.Option(
+            "--validation-data",
+            help="File the trials are scored on (a development split); all of --data then "
+            "trains [default: config, else 20% of the training rows].",
+        ),
+    ] = None,
+    vectors: Annotated[
+        str | None,
+        typer.Option(
+            "--vectors",
+            help="Pretrained word vectors (GloVe/word2vec/fastText text, .gz too); trials "
+            "search pretrained and freeze_embeddings [default: config, else none].",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs per trial [default: config, else 10].")
+    ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N [auto].")
+        str | None,
+        typer.Option("--device", help="auto, cpu, cuda or cuda:N [default: config, else auto]."),
     ] = None,
     cuda_graphs: Annotated[
         str | None,
         typer.Option(
-            "--cuda-graphs", help="Replay training steps from CUDA graphs: auto, on, off [auto]."
+            "--cuda-graphs",
+            help="Replay training steps from CUDA graphs: auto, on, off "
+            "[default: config, else auto].",
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed [0].")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed [default: config, else 0].")
+    ] = None,
+    update_config: UpdateConfigOption = False,
+    threads: ThreadsOption = None,
     no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="Hide the progress bar.")
+        bool, typer.Option("--no-progress", help="Print no progress bar or progress lines.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
 ) -> None:
     """Create (or resume) a study and run it until its trial budget is reached."""
-    from search._config import load_config
+    from search._presets import config_layers
+    from search._resume import resolve_config
     from search._study import run_study
+    from search._threads import configure_threads
+    from search._worker import StopFlag, stop_on_signals
+    from storage import StorageOpener
 
-    _setup_logging(verbose)
-    study_config = load_config(
+    setup_logging(verbose)
+    layers = config_layers(
         config,
         preset=preset,
+        objective=objective,
         folds=folds,
         tag_column=tag_column,
         data_format=data_format,
@@ -135,14 +194,26 @@ def run_command(
         text_column=text_column,
         label_column=label_column,
         test_data=test_data,
+        validation_data=validation_data,
+        vectors=vectors,
         epochs=epochs,
         device=device,
         cuda_graphs=cuda_graphs,
         seed=seed,
     )
-    summary = run_study(
-        study_config, progress=not no_progress, enqueue_baseline_trial=enqueue_baseline
-    )
+    configure_threads(threads)
+    opener = StorageOpener()  # one storage for reading the stored config and running
+    study_config = resolve_config(layers, update_config=update_config, opener=opener)
+    # The entry point owns the signals: the first Ctrl-C/SIGTERM stops at an epoch boundary.
+    with stop_on_signals(StopFlag()) as stop:
+        summary = run_study(
+            study_config,
+            progress=not no_progress,
+            enqueue_baseline_trial=enqueue_baseline,
+            update_config=update_config,
+            stop=stop,
+            opener=opener,
+        )
     for line in summary.lines():
         typer.echo(line)
 
@@ -171,11 +242,45 @@ def best_command(
             help="Score the best model on the held-back test split (computed once, stored).",
         ),
     ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write the best trial as a config (.toml/.yaml/.json) with every parameter "
+            "fixed, for `hpsearch run --config FILE` to retrain it [default: none].",
+        ),
+    ] = None,
+    confirm: Annotated[
+        int | None,
+        typer.Option(
+            "--confirm",
+            help="Re-train the best K trials with S seeds each (--seeds=S) in study STUDY-confirm ("
+            "`hpsearch worker` processes can join it; re-running continues), then print "
+            "mean +- std of validation and test per configuration and pick the best mean "
+            "[default: none].",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds per trial for --confirm [default: 3].")
+    ] = None,
+    queue_only: Annotated[
+        bool,
+        typer.Option("--queue-only", help="With --confirm: queue the repeats for workers only."),
+    ] = False,
 ) -> None:
     """Print the best trial: number, value, params and user attributes."""
     from search._study import best_trial, evaluate_best_on_test
 
-    _setup_logging()
+    setup_logging()
+    if confirm is not None or seeds is not None or queue_only:
+        _confirm(study, storage, confirm, seeds, queue_only=queue_only, as_json=as_json)
+        return
+    if export is not None:
+        from search._export import export_best_config
+
+        number = export_best_config(study, storage, export)
+        typer.echo(f"best trial #{number} written to {export}; retrain: hpsearch run -c {export}")
+        return
     trial = best_trial(study, storage)
     record: dict[str, Any] = {
         "number": trial.number,
@@ -206,6 +311,57 @@ def best_command(
         typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
 
 
+def _confirm(
+    study: str,
+    storage: str,
+    top_k: int | None,
+    seeds: int | None,
+    *,
+    queue_only: bool,
+    as_json: bool,
+) -> None:
+    """``best --confirm K --seeds S``: the seed repeats, trained here unless ``queue_only``."""
+    from search._confirm import confirm_best
+    from search._threads import configure_threads
+    from search._worker import StopFlag, stop_on_signals
+    from search.errors import ConfigError
+
+    if top_k is None:
+        raise ConfigError("--seeds and --queue-only go with --confirm K (trials to re-train)")
+    if not queue_only:
+        configure_threads(None)
+    with stop_on_signals(StopFlag()) as stop:
+        result = confirm_best(
+            study, storage, top_k, 3 if seeds is None else seeds, train=not queue_only, stop=stop
+        )
+    if as_json:
+        typer.echo(json.dumps(_jsonable(result.to_dict()), indent=2))
+        return
+    for line in result.lines():
+        typer.echo(line)
+
+
+@app.command("predict")
+def predict_command(
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="A text (or feature row) per line; a sentence per line for taggers; a CSV "
+            "with the training columns for tabular.",
+        ),
+    ],
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+) -> None:
+    """Print the best model's prediction for each input: a label, or a tag per token."""
+    from search._predict import predict_file
+
+    setup_logging()
+    for line in predict_file(study, input_path, storage):
+        typer.echo(line)
+
+
 @app.command("status")
 def status_command(
     study: StudyOption = "demo",
@@ -215,7 +371,7 @@ def status_command(
     """Show trial counts by state and the best value so far."""
     from search._study import study_status
 
-    _setup_logging()
+    setup_logging()
     status = study_status(study, storage)
     if as_json:
         typer.echo(json.dumps(_jsonable(status), indent=2))
@@ -225,154 +381,42 @@ def status_command(
     typer.echo(f"study {study!r}: {counts}{budget}")
     typer.echo(f"directions: {', '.join(status['directions'])}; metric: {status['metric']}")
     typer.echo(f"best value: {status['best_value']}")
+    for line in status["config_changes"]:
+        typer.echo(line)
+    for line in status["derived_space"]:
+        typer.echo(f"space fitted to the data: {line}")
+    typer.echo(f"sampler phase: {status['phase']}")
 
 
 @app.command("create")
 def create_command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Study config (.toml or .yaml).")
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", envvar="HPSEARCH_STUDY", help="Study name.")
-    ] = None,
-    storage: Annotated[
-        str | None, typer.Option("--storage", envvar="HPSEARCH_STORAGE", help="Storage URL.")
-    ] = None,
-    n_trials: Annotated[
-        int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
-    ] = None,
+    config: ConfigOption = None,
+    study: ConfigStudyOption = None,
+    storage: ConfigStorageOption = None,
+    n_trials: ConfigBudgetOption = None,
     enqueue_baseline: EnqueueBaselineOption = False,
+    update_config: UpdateConfigOption = False,
 ) -> None:
     """Create a study from a config without running it (idempotent); workers then join it."""
-    from search._config import load_config
-    from search._study import create_study
+    from search._prepare import prepare_study
+    from search._presets import config_layers
+    from storage import StorageOpener, mask_password
 
-    _setup_logging()
-    study_config = load_config(config, study=study, storage=storage, n_trials=n_trials)
-    created = create_study(study_config, enqueue_baseline=enqueue_baseline)
+    setup_logging()
+    layers = config_layers(config, study=study, storage=storage, n_trials=n_trials)
+    study_config, created = prepare_study(
+        layers, StorageOpener(), enqueue_baseline=enqueue_baseline, update_config=update_config
+    )
     counts = len(created.trials)
     typer.echo(
-        f"study {study_config.study!r} is ready in {study_config.storage} "
+        f"study {study_config.study!r} is ready in {mask_password(study_config.storage)} "
         f"({counts} trials so far, budget {study_config.n_trials})"
     )
 
 
-@app.command("worker")
-def worker_command(
-    study: StudyOption = "demo",
-    storage: StorageOption = DEFAULT_STORAGE_URL,
-    config: Annotated[
-        str | None,
-        typer.Option("--config", "-c", help="Config for a study that does not exist yet."),
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", envvar="HPSEARCH_DEVICE", help="cpu, cuda, cuda:N.")
-    ] = None,
-    cuda_graphs: Annotated[
-        str | None,
-        typer.Option(
-            "--cuda-graphs",
-            envvar="HPSEARCH_CUDA_GRAPHS",
-            help="Replay training steps from CUDA graphs: auto, on, off [the study's].",
-        ),
-    ] = None,
-    n_trials: Annotated[
-        int | None,
-        typer.Option("--n-trials", help="Trial budget of the whole study (not of this worker)."),
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Start no new trial after this many s.")
-    ] = None,
-    heartbeat_interval: Annotated[
-        int,
-        typer.Option(
-            "--heartbeat-interval",
-            envvar="HPSEARCH_HEARTBEAT_INTERVAL",
-            help="Seconds between heartbeats; a worker silent for 3 intervals is presumed dead "
-            "and its trial is failed and re-queued.",
-        ),
-    ] = 10,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = True,
-) -> None:
-    """Join a study (existing or new) and run trials until the study's budget is reached."""
-    from search._study import run_study, worker_config
-
-    _setup_logging(verbose)
-    study_config = worker_config(
-        study,
-        storage,
-        config_path=config,
-        device=device,
-        cuda_graphs=cuda_graphs,
-        n_trials=n_trials,
-        timeout=timeout,
-    )
-    summary = run_study(study_config, progress=False, heartbeat_interval=heartbeat_interval)
-    for line in summary.lines():
-        typer.echo(line)
-
-
-@app.command("launch")
-def launch_command(
-    study: StudyOption = "demo",
-    storage: StorageOption = DEFAULT_STORAGE_URL,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="Config used to create the study.")
-    ] = None,
-    gpus: Annotated[
-        str | None, typer.Option("--gpus", help="GPU indices to use, e.g. 0,1 (none: CPU).")
-    ] = None,
-    workers_per_gpu: Annotated[
-        int, typer.Option("--workers-per-gpu", help="Worker processes per GPU.")
-    ] = 1,
-    workers: Annotated[
-        int, typer.Option("--workers", help="CPU worker processes when no --gpus are given.")
-    ] = 2,
-    n_trials: Annotated[
-        int | None, typer.Option("--n-trials", help="Trial budget of the whole study.")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Workers start no new trial after this.")
-    ] = None,
-    mps: Annotated[
-        bool,
-        typer.Option("--mps", help="Run the GPU workers under an NVIDIA MPS daemon."),
-    ] = False,
-    enqueue_baseline: EnqueueBaselineOption = False,
-) -> None:
-    """Start and supervise worker processes on this host, one combined progress line."""
-    from search._launch import Launcher, MpsDaemon, parse_gpus, plan_slots
-    from search._study import create_study, worker_config
-
-    _setup_logging()
-    slots = plan_slots(parse_gpus(gpus), workers_per_gpu, workers)
-    daemon = MpsDaemon(parse_gpus(gpus)) if mps else None  # checked before touching storage
-    study_config = worker_config(
-        study, storage, config_path=config, n_trials=n_trials, timeout=timeout
-    )
-    # Create the study once here, so the workers do not race to create it.
-    shared = create_study(study_config, enqueue_baseline=enqueue_baseline)
-    args = ["--study", study, "--storage", storage]
-    if timeout is not None:
-        args += ["--timeout", str(timeout)]
-    if gpus:
-        args += ["--device", "cuda"]
-    if daemon is not None:
-        daemon.start()
-    try:
-        launcher = Launcher(
-            slots,
-            args,
-            shared,
-            study_config.n_trials,
-            echo=typer.echo,
-            extra_env=daemon.worker_env() if daemon else None,
-        )
-        code = launcher.run()
-    finally:
-        if daemon is not None:
-            daemon.stop()
-    raise typer.Exit(code)
+# Defined in search/_worker_cli.py; registered here so `hpsearch --help` keeps its order.
+app.command("worker")(worker_command)
+app.command("launch")(launch_command)
 
 
 @app.command("dashboard")
@@ -391,36 +435,20 @@ def dashboard_command(
     """Watch the studies of a storage in optuna-dashboard (Ctrl-C stops it)."""
     from search._dashboard import serve_dashboard
 
-    _setup_logging()
+    setup_logging()
     serve_dashboard(storage, host=host, port=port, echo=lambda line: typer.echo(line, err=True))
 
 
 app.command("report")(report_command)
 app.command("trials")(trials_command)
 app.command("import-csv")(import_csv_command)
+app.command("evaluate")(evaluate_command)
+app.add_typer(slurm_app)
 
 
 def main() -> None:
-    """Console-script entry point: run the app, print user errors as one line, exit 2."""
-    try:
-        app(standalone_mode=False)
-    except USER_ERRORS as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, EOFError):
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+    """Console-script entry point: usage and user errors are one line and exit code 2."""
+    sys.exit(run_cli(app))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,23 @@ class StudyError(HpsearchError):
     """A study is missing, or exists with settings that do not match."""
 
 
+class SlurmError(HpsearchError):
+    """Slurm is missing, or refused a request (its own message, in one line)."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (HpsearchError, ObjectiveError, StorageError)
 
-__all__ = ["USER_ERRORS", "ConfigError", "HpsearchError", "StudyError"]
+EXIT_USAGE = 2
+"""Exit code of a user error (bad option, value, config or storage); never worth a restart."""
+EXIT_INTERRUPTED = 130
+"""Exit code after Ctrl-C outside a study (128 + SIGINT, as shells report it)."""
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "USER_ERRORS",
+    "ConfigError",
+    "HpsearchError",
+    "SlurmError",
+    "StudyError",
+]

@@ -13,14 +13,23 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from storage import DEFAULT_STORAGE_URL
+from storage._heartbeats import RequeueStaleTrial
 from storage._retry import ResilientRDBStorage
-from storage.errors import StorageError
-
-DEFAULT_STORAGE_URL = "sqlite:///hpsearch.db"
+from storage._secrets import mask_in_logs, redact_url
+from storage._sqlite import (
+    check_sqlite_folder,
+    serialize_transactions,
+    sqlite_file,
+    sqlite_problem,
+)
+from storage.errors import StorageError, first_line
 
 _ACCEPTED = (
-    "sqlite:///FILE.db, postgresql+psycopg://USER@HOST/DB, journal:///FILE.log, redis://HOST:6379/0"
+    "sqlite:///FILE.db, postgresql+psycopg://USER@HOST/DB, mysql+pymysql://USER@HOST/DB, "
+    "journal:///FILE.log, redis://HOST:6379/0"
 )
+_BACKENDS = ("sqlite", "postgresql", "mysql")
 _JOURNAL_PREFIX = "journal://"
 _REDIS_PREFIXES = ("redis://", "rediss://")
 
@@ -46,7 +55,7 @@ def parse_storage_url(url: str) -> URL:
             f"storage URL {url!r} is not a valid URL; accepted: {_ACCEPTED}"
         ) from None
     backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    if backend not in _BACKENDS:
         raise StorageError(
             f"storage URL {url!r} uses unsupported database {backend!r}; accepted: {_ACCEPTED}"
         )
@@ -58,6 +67,20 @@ def _engine_kwargs(parsed: URL) -> dict[str, Any]:
         # The busy timeout lets a few local processes share one file: a writer waits for
         # the lock instead of failing at once with "database is locked".
         return {"connect_args": {"timeout": 60}}
+    if parsed.get_backend_name() == "mysql":
+        # MySQL has no per-session statement timeout for writes; the driver's read timeout
+        # bounds a call stuck on a dying server instead. The server closes idle connections
+        # (wait_timeout), so they are recycled before that.
+        timeouts = {"connect_timeout": 10}
+        if parsed.get_driver_name() == "pymysql":
+            timeouts.update(read_timeout=60, write_timeout=60)
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 2,
+            "max_overflow": 2,
+            "pool_recycle": 3600,
+            "connect_args": timeouts,
+        }
     return {
         "pool_pre_ping": True,
         "pool_size": 2,
@@ -84,7 +107,8 @@ def open_storage(
         grace_period: Seconds without a heartbeat before a trial counts as dead
             (default: twice the interval).
         retry_stale_trials: How many times a stale trial's parameters are queued again
-            (Optuna's ``RetryHeartbeatStaleTrialCallback``); ``0`` never re-queues.
+            (Optuna's ``RetryHeartbeatStaleTrialCallback``, with the reason and provenance
+            :class:`storage._heartbeats.RequeueStaleTrial` adds); ``0`` never re-queues.
 
     Returns:
         An Optuna storage that ``optuna.load_study`` and optuna-dashboard also read.
@@ -93,21 +117,20 @@ def open_storage(
         StorageError: The URL is bad or the database cannot be reached.
     """
     if url.startswith(_JOURNAL_PREFIX) or url.startswith(_REDIS_PREFIXES):
+        mask_in_logs(url)
         if heartbeat_interval is not None:
             logger.warning(
-                "heartbeats need a database storage (sqlite or postgresql); with %s a crashed "
-                "worker's trial stays RUNNING",
+                "heartbeats need a database storage (sqlite, postgresql or mysql); with %s a "
+                "crashed worker's trial stays RUNNING",
                 url.split("://", 1)[0],
             )
         return _open_journal(url)
     parsed = parse_storage_url(url)
+    mask_in_logs(url)
     shown = parsed.render_as_string(hide_password=True)  # never print a password
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise StorageError(
-                f"storage URL {shown!r} points into folder {str(folder)!r}, which does not exist"
-            )
+    database_file = sqlite_file(parsed)
+    if database_file is not None:
+        check_sqlite_folder(database_file, shown)
     try:
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 5; hpsearch relies on them on
@@ -120,41 +143,91 @@ def open_storage(
                     "grace_period": grace_period,
                 }
                 if retry_stale_trials:
-                    heartbeat["heartbeat_stale_trial_callback"] = (
-                        optuna.storages.RetryHeartbeatStaleTrialCallback(
-                            max_retry=retry_stale_trials
-                        )
+                    heartbeat["heartbeat_stale_trial_callback"] = RequeueStaleTrial(
+                        retry_stale_trials,
+                        2 * heartbeat_interval if grace_period is None else grace_period,
                     )
             storage = ResilientRDBStorage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
     except NoSuchModuleError:
         raise StorageError(
             f"storage URL {shown!r} names a driver that is not installed; accepted: {_ACCEPTED}"
         ) from None
-    except (SQLAlchemyError, ImportError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except (SQLAlchemyError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+        if database_file is not None and (problem := sqlite_problem(exc, database_file)):
+            raise problem from None
+        if isinstance(exc, ImportError) and parsed.get_backend_name() == "mysql":
+            raise StorageError(
+                f"storage URL {shown!r} needs a MySQL driver: use mysql+pymysql://USER@HOST/DB "
+                'with pip install "hpsearch[mysql]"'
+            ) from None
+        reason = first_line(getattr(exc, "orig", None) or exc)
         raise StorageError(f"cannot open storage {shown!r}: {reason}") from None
-    if parsed.get_backend_name() == "sqlite":
-        with storage.engine.connect() as connection:
-            # WAL lets readers (the dashboard, `hpsearch status`) run while a worker writes.
-            connection.execute(sqlalchemy.text("PRAGMA journal_mode=WAL"))
+    if database_file is not None:
+        storage.permanent_error = lambda exc: sqlite_problem(exc, database_file)
+        serialize_transactions(storage.engine)
+        try:
+            with storage.engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))  # WAL is set on connecting
+        except SQLAlchemyError as exc:
+            raise sqlite_problem(exc, database_file) or StorageError(
+                f"cannot open storage {shown!r}: {exc}"
+            ) from None
     return storage
 
 
-def mask_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
+class StorageOpener:
+    """Opens each storage URL at most once, with one command's heartbeat settings.
+
+    A command reads a study's stored config before it runs trials, and both steps go through
+    one opener: they share one engine (one connection pool, one schema check), and a missing
+    SQLite file is still created only by the step that creates a study.
+
+    Args:
+        heartbeat_interval: Seconds between a running trial's heartbeats; ``None`` turns
+            heartbeats off.
+        grace_period: Seconds without a heartbeat before a trial counts as dead (default:
+            three intervals, so one late beat is not a death).
+    """
+
+    def __init__(
+        self, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+    ) -> None:
+        self.heartbeat_interval = heartbeat_interval
+        if grace_period is None and heartbeat_interval is not None:
+            grace_period = 3 * heartbeat_interval
+        self.grace_period = grace_period
+        self._opened: dict[str, optuna.storages.BaseStorage] = {}
+
+    def __call__(self, url: str) -> optuna.storages.BaseStorage:
+        """The storage behind ``url``, opened on the first call (see :func:`open_storage`)."""
+        if url not in self._opened:
+            self._opened[url] = open_storage(
+                url, heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period
+            )
+        return self._opened[url]
+
+    def exists(self, url: str) -> bool:
+        """Whether ``url`` may hold studies already (see :func:`storage_exists`)."""
+        return url in self._opened or storage_exists(url)
+
+
+def storage_exists(url: str) -> bool:
+    """Whether ``url`` may hold studies already: ``False`` only for a missing local file.
+
+    Reading commands (``status``, ``best``, ...) check it first, so a mistyped path or the
+    wrong folder does not leave a new empty database file behind.
+    """
     if url.startswith(_JOURNAL_PREFIX):
-        return url
+        return _journal_path(url).is_file()
     if url.startswith(_REDIS_PREFIXES):
-        scheme, rest = url.split("://", 1)
-        if "@" in rest:
-            credentials, host = rest.rsplit("@", 1)
-            user = credentials.split(":", 1)[0] if ":" in credentials else ""
-            return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-        return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+        return True
+    database_file = sqlite_file(parse_storage_url(url))
+    return database_file is None or database_file.is_file()
+
+
+def mask_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages, logs and the study."""
+    return redact_url(url)
 
 
 def _journal_path(url: str) -> Path:
@@ -183,11 +256,11 @@ def _open_journal(url: str) -> optuna.storages.BaseStorage:
         backend._redis.ping()  # fail now, with the URL, rather than at the first trial
     except ImportError:
         raise StorageError(
-            f"storage URL {url!r} needs the redis package: pip install redis"
+            f"storage URL {redact_url(url)!r} needs the redis package: pip install redis"
         ) from None
     except Exception as exc:  # redis raises ConnectionError, ValueError for bad URLs, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {url!r}: {reason}") from None
+        reason = first_line(exc)
+        raise StorageError(f"cannot open storage {redact_url(url)!r}: {reason}") from None
     return JournalStorage(backend)
 
 
@@ -204,8 +277,7 @@ def artifact_dir_for(url: str) -> Path:
         return _journal_path(url).parent / "hpsearch-artifacts"
     if url.startswith(_REDIS_PREFIXES):
         return Path("hpsearch-artifacts").resolve()
-    parsed = parse_storage_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        database = Path(parsed.database).expanduser().resolve()
-        return database.parent / "hpsearch-artifacts"
+    database_file = sqlite_file(parse_storage_url(url))
+    if database_file is not None:
+        return database_file.parent / "hpsearch-artifacts"
     return Path("hpsearch-artifacts").resolve()

@@ -32,7 +32,7 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from storage.errors import StorageError
+from storage.errors import StorageError, first_line
 
 logger = logging.getLogger("hpsearch.storage")
 
@@ -69,7 +69,7 @@ def is_connection_error(exc: BaseException) -> bool:
         if isinstance(current, sqlalchemy.exc.OperationalError):
             return True
         if type(current).__name__ in ("OperationalError", "InterfaceError") and (
-            type(current).__module__.startswith(("psycopg", "sqlite3"))
+            type(current).__module__.startswith(("psycopg", "sqlite3", "pymysql", "MySQLdb"))
         ):
             return True
         suppressed = current.__suppress_context__
@@ -81,12 +81,14 @@ def _first_line(exc: BaseException) -> str:
     root: BaseException = exc
     while root.__cause__ is not None:
         root = root.__cause__
-    text = str(root).strip()
-    return text.splitlines()[0] if text else type(root).__name__
+    return first_line(root)
 
 
 def call_with_retry(
-    fn: Callable[[], T], what: str, before_retry: Callable[[], None] | None = None
+    fn: Callable[[], T],
+    what: str,
+    before_retry: Callable[[], None] | None = None,
+    permanent: Callable[[BaseException], StorageError | None] | None = None,
 ) -> T:
     """Call ``fn``, retrying lost connections with jittered backoff within the budget.
 
@@ -94,6 +96,8 @@ def call_with_retry(
         fn: The database call.
         what: What the call does, for the log line and the final error.
         before_retry: Run before each retry (e.g. to drop a broken session).
+        permanent: Turns an error that no retry can fix (a damaged or read-only SQLite
+            file) into the :class:`StorageError` to raise at once; ``None`` for others.
     """
     budget = retry_budget_seconds()
     started = time.monotonic()
@@ -102,6 +106,8 @@ def call_with_retry(
         try:
             return fn()
         except Exception as exc:
+            if permanent is not None and (problem := permanent(exc)) is not None:
+                raise problem from None
             if not is_connection_error(exc):
                 raise
             attempt += 1
@@ -134,7 +140,10 @@ def _retrying(name: str) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(
-            lambda: method(self, *args, **kwargs), name.strip("_"), self._drop_session
+            lambda: method(self, *args, **kwargs),
+            name.strip("_"),
+            self._drop_session,
+            self.permanent_error,
         )
 
     return wrapper
@@ -172,6 +181,9 @@ _RETRIED = (
 class ResilientRDBStorage(RDBStorage):
     """Optuna's RDB storage whose calls survive a database restart (see module docs)."""
 
+    # Set by open_storage for a SQLite file: its damaged/read-only errors are not retried.
+    permanent_error: Callable[[BaseException], StorageError | None] | None = None
+
     def _drop_session(self) -> None:
         # A session whose connection died mid-transaction refuses further use ("Can't
         # reconnect until invalid transaction is rolled back"); start the retry afresh.
@@ -195,7 +207,9 @@ class ResilientRDBStorage(RDBStorage):
             finally:
                 first = False
 
-        return call_with_retry(finish, "finishing a trial", self._drop_session)
+        return call_with_retry(
+            finish, "finishing a trial", self._drop_session, self.permanent_error
+        )
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
@@ -211,3 +225,12 @@ class ResilientRDBStorage(RDBStorage):
 
 for _name in _RETRIED:
     setattr(ResilientRDBStorage, _name, _retrying(_name))
+
+
+def retried_on(backend: RDBStorage, fn: Callable[[], T], what: str) -> T:
+    """``fn()`` (one database write of hpsearch's own), retried as
+    :class:`ResilientRDBStorage` retries its calls when ``backend`` is one; called once on a
+    plain ``RDBStorage``. ``fn`` must be safe to repeat after a lost connection."""
+    if isinstance(backend, ResilientRDBStorage):
+        return call_with_retry(fn, what, backend._drop_session, backend.permanent_error)
+    return fn()

@@ -8,3 +8,16 @@ class StorageError(Exception):
 
     The message is one line, names the bad value and says what would be accepted.
     """
+
+
+def first_line(error: object, default: str | None = None) -> str:
+    """The first line of an exception's message (or any object's text), for one-line errors.
+
+    Args:
+        error: An exception (or a message).
+        default: Said when the message is empty; the exception's type name when ``None``.
+    """
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0]
+    return default if default is not None else type(error).__name__

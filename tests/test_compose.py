@@ -1,8 +1,10 @@
 """The compose deployment, checked without a Docker engine.
 
 The files are parsed and their facts asserted; every ``hpsearch`` command line in
-docker-compose.yml is then run here as a process, against a real PostgreSQL database, with
-the environment compose would give it (interpolated from .env.example).
+docker-compose.yml is then run here, against a real PostgreSQL database, with the environment
+compose would give it (interpolated from .env.example): the long-running services (workers,
+dashboard) as processes, the one-shot ``study`` command in the test's process (a process
+more would only add a torch import).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,30 +24,14 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+from cli_helpers import hpsearch_in_process
+from deploy_helpers import REPO, checkout_pythonpath, hpsearch_command, tiny_study
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 CPU_OVERRIDE = REPO / "docker-compose.cpu.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-# One trial takes about a second on one CPU thread.
-TINY_STUDY = """
-n_trials = 4
-epochs = 1
-seed = 0
-[task]
-data = "digits"
-[pruner]
-name = "nop"
-[space]
-cell = "gru"
-hidden_size = 8
-embedding_dim = 8
-batch_size = 128
-num_layers = 1
-"""
 
 _REFERENCE = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -284,9 +269,8 @@ def _service_process(
     for key, value in service["environment"].items():
         value = interpolate(str(value), values)
         env[key] = paths.get(value, value)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    # The image's entrypoint is `hpsearch`; this checkout's code stands in for it.
-    return [sys.executable, "-m", "search.cli", *args], env
+    env["PYTHONPATH"] = checkout_pythonpath(env)
+    return hpsearch_command(args), env
 
 
 def _start(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
@@ -311,7 +295,7 @@ def test_compose_commands_create_two_workers_best_and_dashboard(
         "HPSEARCH_STUDY": "compose-digits",
         "HPSEARCH_WORKER_THREADS": "1",
     }
-    (tmp_path / "study.toml").write_text(TINY_STUDY)
+    (tmp_path / "study.toml").write_text(tiny_study(n_trials=4))
     port = _free_port()
     paths = {
         "/config/study.toml": str(tmp_path / "study.toml"),
@@ -325,9 +309,7 @@ def test_compose_commands_create_two_workers_best_and_dashboard(
     assert create_env["HPSEARCH_STORAGE"] == worker_env["HPSEARCH_STORAGE"] == storage_url
     assert worker_env["OMP_NUM_THREADS"] == "1" and worker_env["HPSEARCH_DEVICE"] == "auto"
 
-    result = subprocess.run(
-        create, env=create_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = hpsearch_in_process(*create[3:], env=create_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (
         "study 'compose-digits' is ready" in result.stdout
@@ -339,13 +321,12 @@ def test_compose_commands_create_two_workers_best_and_dashboard(
     workers = [_start(worker, worker_env, tmp_path) for _ in range(2)]
     server = _start(dashboard, dashboard_env, tmp_path)
     try:
-        again = subprocess.run(
-            create, env=create_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
+        again = hpsearch_in_process(*create[3:], env=create_env, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert "study 'compose-digits' is ready" in again.stdout
         for process in workers:
-            out, err = process.communicate(timeout=90)
+            # Generous: a worker's torch import alone can take minutes on a loaded machine.
+            out, err = process.communicate(timeout=300)
             assert process.returncode == 0, err
             assert "4 of 4 trials finished" in out
 
@@ -357,14 +338,7 @@ def test_compose_commands_create_two_workers_best_and_dashboard(
         assert finished == 4 and optuna.trial.TrialState.FAIL not in states
         assert list((tmp_path / "artifacts" / "compose-digits").iterdir())  # checkpoints
 
-        best = subprocess.run(
-            [sys.executable, "-m", "search.cli", "best", "--json"],
-            env=worker_env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        best = hpsearch_in_process("best", "--json", env=worker_env, cwd=tmp_path)
         assert best.returncode == 0, best.stderr
         record = json.loads(best.stdout)
         assert record["number"] == study.best_trial.number and record["value"] == study.best_value
@@ -382,7 +356,7 @@ def test_compose_commands_create_two_workers_best_and_dashboard(
     assert f"for {storage_url} on" in err and "dashboard stopped" in err
 
 
-def _get_when_up(url: str, server: subprocess.Popen[str], timeout: float = 30) -> str:
+def _get_when_up(url: str, server: subprocess.Popen[str], timeout: float = 120) -> str:
     import urllib.error
     import urllib.request
 

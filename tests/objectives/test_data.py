@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from objectives import ObjectiveError, load_classification_data, tokenize
-from objectives._data import PAD_ID, UNK_ID, build_text_data
+from objectives import ObjectiveError, SplitSettings, load_classification_data, tokenize
+from objectives.data._text import PAD_ID, UNK_ID, build_text_data
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 def test_digits_are_8_rows_of_8_features_with_disjoint_splits():
-    data = load_classification_data("digits", seed=3)
+    data = load_classification_data("digits", split=SplitSettings(seed=3))
     assert data.train.inputs.shape[1:] == (8, 8)
     assert data.n_features == 8 and not data.is_text
     total = len(data.train) + len(data.validation) + len(data.test)
@@ -23,9 +23,9 @@ def test_digits_are_8_rows_of_8_features_with_disjoint_splits():
 
 
 def test_digits_split_depends_on_seed_only():
-    a = load_classification_data("digits", seed=1)
-    b = load_classification_data("digits", seed=1)
-    c = load_classification_data("digits", seed=2)
+    a = load_classification_data("digits", split=SplitSettings(seed=1))
+    b = load_classification_data("digits", split=SplitSettings(seed=1))
+    c = load_classification_data("digits", split=SplitSettings(seed=2))
     assert torch.equal(a.validation.inputs, b.validation.inputs)
     assert not torch.equal(a.validation.inputs, c.validation.inputs)
 
@@ -42,7 +42,7 @@ def _texts():
 
 def test_vocabulary_is_ranked_by_training_frequency_and_min_freq_maps_rare_to_unk():
     texts, labels = _texts()
-    data = build_text_data(texts, labels, seed=0, source="toy")
+    data = build_text_data(texts, labels, source="toy")
     assert data.vocabulary[:2] == ["<pad>", "<unk>"]
     counts = data.token_counts[2:]
     assert counts == sorted(counts, reverse=True)

@@ -175,9 +175,9 @@ def test_padded_training_with_graph_widths_matches_packed_training():
         if padded:
             steps.width = graph_width
             with padded_steps(model):
-                loss = train_epoch(model, data.train, optimizer, config, generator, steps=steps)
+                loss = train_epoch(steps, data.train, generator)
         else:
-            loss = train_epoch(model, data.train, optimizer, config, generator, steps=steps)
+            loss = train_epoch(steps, data.train, generator)
         return float(loss), evaluate(model, data.validation, 10)["accuracy"]
 
     (packed_loss, packed_accuracy), (padded_loss, padded_accuracy) = train(False), train(True)
@@ -236,10 +236,10 @@ def test_replayed_training_matches_eager_padded_training(cell):
         losses = []
         for _ in range(3):
             if graphs:
-                loss = train_epoch(model, train, optimizer, config, generator, steps=steps)
+                loss = train_epoch(steps, train, generator)
             else:
                 with padded_steps(model):
-                    loss = train_epoch(model, train, optimizer, config, generator, steps=steps)
+                    loss = train_epoch(steps, train, generator)
             losses.append(float(loss))
         captured = steps.captured if isinstance(steps, CudaGraphSteps) else 0
         assert not isinstance(steps, CudaGraphSteps) or steps.fallback is None, steps.fallback
@@ -263,11 +263,11 @@ def test_a_schedule_reaches_the_replayed_steps():
     steps = CudaGraphSteps(model, optimizer, config)
     generator = torch.Generator().manual_seed(0)
     for _ in range(2):  # capture every width
-        train_epoch(model, train, optimizer, config, generator, steps=steps)
+        train_epoch(steps, train, generator)
     assert steps.captured >= 1
     torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.0).step()
     before = [p.detach().clone() for p in model.parameters()]
-    train_epoch(model, train, optimizer, config, generator, steps=steps)
+    train_epoch(steps, train, generator)
     for old, new in zip(before, model.parameters(), strict=True):
         torch.testing.assert_close(new, old, rtol=0, atol=0)
 

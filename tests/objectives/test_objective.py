@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import sqlalchemy
 import torch
 
 from objectives import (
@@ -89,3 +90,64 @@ def test_checkpoint_holds_the_best_epoch_state(digits):
     optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
     assert set(saved) >= {"state_dict", "model_config", "preprocessing", "params", "metrics"}
     assert all(isinstance(v, torch.Tensor) for v in saved["state_dict"].values())
+
+
+def _write_transactions(engine) -> list[int]:
+    """Grows by one for each committed transaction that wrote (reads commit too)."""
+    wrote, commits = [], []
+
+    def statement(connection, cursor, sql, *args) -> None:
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            wrote.append(1)
+
+    def commit(connection) -> None:
+        if wrote:
+            commits.append(1)
+            wrote.clear()
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", statement)
+    sqlalchemy.event.listen(engine, "commit", commit)
+    return commits
+
+
+def test_a_trial_writes_its_attributes_in_one_transaction(digits, tmp_path):
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path}/s.db")
+    commits = _write_transactions(study._storage._backend.engine)
+    trial = study.ask()
+    asked = len(commits)
+    objective = ClassificationObjective(digits, _fixed(PARAMS), ObjectiveSettings(max_epochs=3))
+    value = objective(trial)
+    # One write per reported epoch, then all the trial's attributes at once (was one per key).
+    assert len(commits) - asked == 3 + 1
+    stored = study._storage.get_trial(trial._trial_id).user_attrs
+    assert set(stored) == {
+        "n_parameters",
+        "device",
+        "seed",
+        "val_history",
+        "epochs_run",
+        "train_seconds",
+        "cuda_graphs",
+        "best_epoch",
+        "best_metrics",
+    }
+    assert stored == trial.user_attrs
+    assert stored["epochs_run"] == 3 and stored["best_metrics"]["accuracy"] == value
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+def test_a_trial_that_runs_to_end_is_reported_but_never_pruned(digits):
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    study.enqueue_trial({}, user_attrs={"reference": True})
+    settings = ObjectiveSettings(
+        max_epochs=3, runs_to_end=lambda trial: "reference" in trial.user_attrs
+    )
+    study.optimize(ClassificationObjective(digits, _fixed(PARAMS), settings), n_trials=2)
+    reference, other = study.trials
+    assert reference.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(reference.intermediate_values) == [0, 1, 2]
+    assert other.state == optuna.trial.TrialState.PRUNED and other.last_step == 0

@@ -1,4 +1,4 @@
-"""Tests for objectives._readers on the real corpora and on hand-written broken files."""
+"""Tests for objectives.data._readers on the real corpora and on hand-written broken files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from objectives._readers import (
+from objectives.data._readers import (
     TaggedCorpus,
     detect_iob_scheme,
     load_tagged_hf,
@@ -173,7 +173,7 @@ def test_empty_file_is_rejected(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ObjectiveError, match="not found"):
+    with pytest.raises(ObjectiveError, match="does not exist"):
         read_tagged_file(tmp_path / "nope.iob")
 
 

@@ -1,4 +1,4 @@
-"""Tests for objectives._tabular on scikit-learn's bundled data and small CSV files."""
+"""Tests for objectives.data._tabular on scikit-learn's bundled data and small CSV files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from objectives._tabular import load_tabular_builtin, load_tabular_csv
+from objectives.data import SplitSettings
+from objectives.data._tabular import load_tabular_builtin, load_tabular_csv
 from objectives.errors import ObjectiveError
 
 
@@ -30,7 +31,7 @@ def two_class_frame(n_rows: int = 40) -> pd.DataFrame:
 
 
 def test_wine_is_split_stratified_and_standardized_on_train() -> None:
-    data = load_tabular_builtin("wine", seed=3, validation_fraction=0.2, test_fraction=0.2)
+    data = load_tabular_builtin("wine", SplitSettings(seed=3))
 
     assert data.label_names == ["class_0", "class_1", "class_2"]
     assert len(data.y_train) + len(data.y_validation) + len(data.y_test) == 178
@@ -44,9 +45,9 @@ def test_wine_is_split_stratified_and_standardized_on_train() -> None:
 
 
 def test_builtin_split_depends_only_on_the_seed() -> None:
-    first = load_tabular_builtin("iris", seed=1)
-    again = load_tabular_builtin("iris", seed=1)
-    other = load_tabular_builtin("iris", seed=2)
+    first = load_tabular_builtin("iris", SplitSettings(seed=1))
+    again = load_tabular_builtin("iris", SplitSettings(seed=1))
+    other = load_tabular_builtin("iris", SplitSettings(seed=2))
 
     np.testing.assert_array_equal(first.x_test, again.x_test)
     assert not np.array_equal(first.x_test, other.x_test)
@@ -62,7 +63,7 @@ def test_csv_one_hot_encodes_text_and_keeps_train_statistics(tmp_path: Path) -> 
     path = tmp_path / "pets.csv.gz"
     path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
 
-    data = load_tabular_csv(path, "label", seed=0, validation_fraction=0.25, test_fraction=0.25)
+    data = load_tabular_csv(path, "label", SplitSettings(0, 0.25, 0.25))
 
     assert data.label_names == ["cat", "dog"]
     assert data.preprocessor.feature_names == ["height", "color=blue", "color=red"]
@@ -134,25 +135,11 @@ def test_class_too_small_to_stratify_is_reported(tmp_path: Path) -> None:
         load_tabular_csv(path, "label")
 
 
-@pytest.mark.parametrize(
-    ("validation_fraction", "test_fraction", "message"),
-    [(1.2, 0.1, "validation_fraction must be in"), (0.5, 0.5, "must be below 1")],
-)
-def test_bad_fractions_are_rejected(
-    tmp_path: Path, validation_fraction: float, test_fraction: float, message: str
-) -> None:
+def test_fractions_that_leave_no_training_rows_are_rejected(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pets.csv", two_class_frame())
 
-    with pytest.raises(ObjectiveError, match=message):
-        load_tabular_csv(
-            path, "label", validation_fraction=validation_fraction, test_fraction=test_fraction
-        )
-
-
-def test_zero_test_fraction_gives_an_empty_test_split(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "pets.csv", two_class_frame())
-
-    data = load_tabular_csv(path, "label", validation_fraction=0.25, test_fraction=0.0)
-
-    assert data.x_test.shape == (0, 3)
-    assert (len(data.y_train), len(data.y_validation)) == (30, 10)
+    # Both are shares of all rows for a table, so 0.5 + 0.5 leaves none to train on.
+    with pytest.raises(
+        ObjectiveError, match=r"validation_fraction \+ test_fraction must be below 1"
+    ):
+        load_tabular_csv(path, "label", SplitSettings(0, 0.5, 0.5))

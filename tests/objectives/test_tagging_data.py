@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from objectives import ObjectiveError, load_tagging_data
-from objectives._data import IGNORE_INDEX
-from objectives._readers import read_tagged_file
+from objectives.data._readers import read_tagged_file
+from objectives.data._text import IGNORE_INDEX
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 needs_datasets = pytest.mark.skipif(

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from objectives._readers import read_conll2003_file
 from objectives._tagging_metrics import (
-    TokenAccuracy,
     entity_scores,
     ids_to_tags,
     iob1_to_iob2,
     padding_mask,
-    token_accuracy,
 )
+from objectives.data._readers import read_conll2003_file
 from objectives.errors import ObjectiveError
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -101,28 +99,6 @@ def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     gold = torch.tensor([[0, 2, 0], [2, 3, 0]])
     mask = padding_mask(torch.tensor([3, 2]))
     return logits, gold, mask
-
-
-def test_token_accuracy_counts_only_real_tokens() -> None:
-    counts = token_accuracy(*batch(), top_k=3)
-
-    assert counts == TokenAccuracy(n_correct=2, n_correct_top_k=3, n_tokens=5)
-    assert counts.accuracy == pytest.approx(0.4)
-    assert counts.top_k_accuracy == pytest.approx(0.6)
-
-
-def test_token_accuracy_adds_over_batches_and_caps_top_k() -> None:
-    total = token_accuracy(*batch(), top_k=1) + token_accuracy(*batch(), top_k=10)
-
-    assert total == TokenAccuracy(n_correct=4, n_correct_top_k=7, n_tokens=10)
-    assert TokenAccuracy().accuracy == 0.0
-
-
-def test_token_accuracy_rejects_mismatched_shapes() -> None:
-    logits, gold, mask = batch()
-
-    with pytest.raises(ValueError, match="must both be"):
-        token_accuracy(logits, gold[:, :2], mask)
 
 
 def test_padding_mask() -> None:

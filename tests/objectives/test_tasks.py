@@ -18,11 +18,12 @@ from objectives import (
     make_task,
     model_from_checkpoint,
 )
-from objectives._data import IGNORE_INDEX
 from objectives._metrics import EntityMetrics
-from objectives._readers import TaggedCorpus
-from objectives._tagging_data import build_tagging_data
 from objectives._training import evaluate
+from objectives.data import SplitSettings
+from objectives.data._readers import TaggedCorpus
+from objectives.data._tagged import build_tagging_data
+from objectives.data._text import IGNORE_INDEX
 
 SENTENCES = [
     (["John", "lives", "in", "Kyiv", "."], ["B-PER", "O", "O", "B-LOC", "O"]),
@@ -56,7 +57,7 @@ def test_tagger_padding_does_not_change_tags(chars):
 
 
 def test_entity_metrics_ignore_padding_and_match_seqeval():
-    data = build_tagging_data(corpus(1), None, kind="ner", test_fraction=0.25)
+    data = build_tagging_data(corpus(1), None, kind="ner", split=SplitSettings(test_fraction=0.25))
     split = data.train
     task = make_task("ner", data)
     metrics: EntityMetrics = task.new_metrics(split)  # type: ignore[assignment]
@@ -64,7 +65,7 @@ def test_entity_metrics_ignore_padding_and_match_seqeval():
     gold = split.labels.clamp(min=0)
     logits = torch.nn.functional.one_hot(gold, len(data.label_names)).float()
     logits[split.labels == IGNORE_INDEX] = torch.randn(len(data.label_names))
-    from objectives._data import Batch
+    from objectives.data._text import Batch
 
     metrics.update(
         logits, Batch(split.inputs, split.lengths, split.labels, None, torch.arange(len(split)))
@@ -148,3 +149,19 @@ def test_a_metric_of_another_task_is_named():
     task = make_task("tabular", load_tabular_builtin("iris"))
     with pytest.raises(ObjectiveError, match="metric 'f1' is not reported by task 'tabular'"):
         TaskObjective(task, lambda t: {}, ObjectiveSettings(objectives=("f1",)))
+
+
+def test_classification_and_tabular_folds_are_stratified():
+    # wine: 59 / 71 / 48 rows per class; every fold gets its share of each, to one row.
+    task = make_task("tabular", load_tabular_builtin("wine"))
+    pool = torch.cat([task.train.labels, task.validation.labels])
+    totals = torch.bincount(pool)
+    folds = task.folds(5, seed=0)
+    seen = torch.zeros_like(totals)
+    for train, validation in folds:
+        counts = torch.bincount(validation.labels, minlength=len(totals))
+        assert ((counts - totals / 5).abs() <= 1).all(), counts
+        assert len(train) + len(validation) == len(pool)
+        seen += counts
+    assert torch.equal(seen, totals)  # each row is validated exactly once
+    assert [len(v) for _, v in task.folds(5, seed=0)] == [len(v) for _, v in folds]

@@ -4,7 +4,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 
 from objectives import build_classifier, classification_metrics, evaluate, load_classification_data
-from objectives._training import bucketed_batches, confusion_matrix, train_epoch
+from objectives._training import TrainSteps, bucketed_batches, confusion_matrix, train_epoch
 
 
 def test_bucketed_batches_cover_every_example_once_with_less_padding():
@@ -36,7 +36,7 @@ def test_a_few_epochs_learn_digits():
     before = evaluate(model, data.validation, 10)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
-        train_epoch(model, data.train, optimizer, optimizer_config, generator)
+        train_epoch(TrainSteps(model, optimizer, optimizer_config), data.train, generator)
     after = evaluate(model, data.validation, 10)
     assert after["loss"] < before["loss"]
     assert after["accuracy"] > 0.6

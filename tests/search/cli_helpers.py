@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from search import cli
 
@@ -21,13 +24,27 @@ def hpsearch(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def tiny_config(*, n_trials: int = 2, epochs: int = 1) -> str:
+    """A config whose trials train in about a second: small GRUs on the built-in digits."""
+    return f"""
+n_trials = {n_trials}
+epochs = {epochs}
+[pruner]
+name = "nop"
+[space]
+hidden_size = 8
+embedding_dim = 8
+batch_size = 128
+num_layers = 1
+"""
+
+
 def process_env(**extra: str) -> dict[str, str]:
     """Environment for a test's child process: this checkout's code, one torch thread each.
 
     One thread per process keeps several workers on a 2-core machine from thrashing.
     """
     import os
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     return {
@@ -37,3 +54,49 @@ def process_env(**extra: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         **extra,
     }
+
+
+def hpsearch_in_process(
+    *args: str, env: Mapping[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``hpsearch ARGS`` through ``cli.main`` as a child process of ``cwd`` and ``env``.
+
+    For the commands around the processes a test is about: a child process pays a torch
+    import first (tens of seconds on a loaded 2-core machine). ``env`` is the whole
+    environment during the call, so what a child would inherit (sbatch passes it on) is the
+    same. Returns what ``subprocess.run(..., capture_output=True, text=True)`` would.
+    """
+    import contextlib
+    import io
+    import os
+
+    import pytest
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        for key in set(os.environ) - set(env):
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.setattr(sys, "argv", ["hpsearch", *args])
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    return subprocess.CompletedProcess(["hpsearch", *args], code, out.getvalue(), err.getvalue())
+
+
+def wait_for(predicate, seconds: float, what: str, poll: float = 0.2):
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after ``seconds``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")

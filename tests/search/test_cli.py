@@ -9,33 +9,15 @@ from pathlib import Path
 
 import optuna
 import pytest
-from cli_helpers import hpsearch
+from cli_helpers import hpsearch, tiny_config
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-TINY = """
-n_trials = 3
-epochs = 1
-[pruner]
-name = "nop"
-[space]
-hidden_size = 8
-embedding_dim = 8
-batch_size = 128
-num_layers = 1
-"""
-
-
-@pytest.fixture
-def tiny(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "tiny.toml").write_text(TINY)
-    return tmp_path
 
 
 def test_run_best_status_on_the_default_storage(tiny, capsys):
     code, out, _ = hpsearch(capsys, "run", "--config", "tiny.toml", "--no-progress")
     assert code == 0, out
-    assert "3 of 3 trials finished" in out and "best value" in out
+    assert "2 of 2 trials finished" in out and "best value" in out
     assert (tiny / "hpsearch.db").is_file()  # sqlite:///hpsearch.db in the current folder
     code, out, _ = hpsearch(capsys, "best", "--json")
     assert code == 0
@@ -46,7 +28,7 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
     code, out, _ = hpsearch(capsys, "best", "--evaluate-test")
     assert code == 0 and "test split (360 examples): accuracy=" in out
     code, out, _ = hpsearch(capsys, "status")
-    assert code == 0 and "complete 3 (budget 3)" in out
+    assert code == 0 and "complete 2 (budget 2)" in out
 
 
 @pytest.mark.parametrize(
@@ -83,6 +65,11 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
         (["--storage", "mysql+nodriver://x@y/z"], {}, "storage URL"),
         (["--storage", "not a url"], {}, "is not a valid URL"),
         (["--cuda-graphs", "maybe"], {}, "cuda_graphs 'maybe' is not accepted; accepted: auto"),
+        (
+            ["--format", "xml"],
+            {},
+            "task.format 'xml' is not accepted for task 'classification'; accepted: auto, table",
+        ),
     ],
 )
 def test_each_bad_input_is_one_line_and_exit_2(tiny, capsys, args, files, message):
@@ -96,11 +83,10 @@ def test_each_bad_input_is_one_line_and_exit_2(tiny, capsys, args, files, messag
 
 def test_other_direction_is_refused_and_nothing_stored_is_lost(tiny, capsys):
     assert hpsearch(capsys, "run", "--config", "tiny.toml", "--no-progress")[0] == 0
-    (tiny / "loss.toml").write_text(TINY + "\n".join(["", "metric = 'loss'"]))
-    (tiny / "loss.toml").write_text('metric = "loss"\n' + TINY)
+    (tiny / "loss.toml").write_text('metric = "loss"\n' + tiny_config())
     code, _, err = hpsearch(capsys, "run", "--config", "loss.toml", "--no-progress")
     assert code == 2 and "exists with direction maximize but the config asks for minimize" in err
-    assert len(optuna.load_study(study_name="demo", storage="sqlite:///hpsearch.db").trials) == 3
+    assert len(optuna.load_study(study_name="demo", storage="sqlite:///hpsearch.db").trials) == 2
 
 
 def test_console_script_prints_no_traceback(tmp_path):
@@ -153,7 +139,10 @@ def test_trains_on_real_text_sms_spam(tiny, capsys):
     )
     assert code == 0, err
     study = optuna.load_study(study_name="sms", storage="sqlite:///hpsearch.db")
-    assert "min_freq" in study.best_params  # text data: the vocabulary cut-off is searched
+    # Text data: the vocabulary cut-off is fitted to it (searched, or fixed where only one
+    # cut-off keeps enough of the training tokens in the vocabulary).
+    fitted = study.user_attrs["derived_space"]["min_freq"]
+    assert "min_freq" in study.best_params or isinstance(fitted["space"], int), fitted
     # Spam is ~13% of messages: clearly better than always answering "ham".
     assert study.best_value > 0.9
 
@@ -167,3 +156,38 @@ def test_cuda_graphs_on_without_a_gpu_is_refused_before_anything_is_stored(tiny,
         "use cuda_graphs 'auto' (graphs where available) or 'off'"
     )
     assert optuna.get_all_study_names("sqlite:///hpsearch.db") == []
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list[str]:
+    """The URL of each database storage opened from now on (each open builds an engine)."""
+    import storage._open as opening
+
+    urls: list[str] = []
+
+    class Counted(opening.ResilientRDBStorage):
+        def __init__(self, url: str, *args, **kwargs) -> None:
+            urls.append(url)
+            super().__init__(url, *args, **kwargs)
+
+    monkeypatch.setattr(opening, "ResilientRDBStorage", Counted)
+    return urls
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "-c", "tiny.toml", "--no-progress"],
+        ["worker", "--heartbeat-interval", "5", "--quiet"],
+        ["create", "-c", "tiny.toml", "--n-trials", "3", "--update-config"],
+        ["status"],
+    ],
+)
+def test_a_command_on_an_existing_study_opens_its_storage_once(tiny, capsys, opened, command):
+    assert hpsearch(capsys, "create", "-c", "tiny.toml")[0] == 0
+    opened.clear()
+    code, out, err = hpsearch(capsys, *command)
+    assert code == 0, err
+    assert opened == ["sqlite:///hpsearch.db"], out
+    if command[0] in ("run", "worker"):
+        assert "2 of 2 trials finished" in out  # it did read the study and run it to budget

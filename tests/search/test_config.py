@@ -91,6 +91,15 @@ def test_two_objectives_default_to_no_pruning_and_infer_directions():
         ),
         ({"n_trials": 0}, "n_trials must be at least 1, but got 0"),
         (
+            {"task": {"validation_fraction": 1.2}},
+            "task.validation_fraction must be between 0 and 1, but got 1.2",
+        ),
+        ({"task": {"test_fraction": 0}}, "task.test_fraction must be between 0 and 1, but got 0"),
+        (
+            {"task": {"tag_column": 2}},
+            r"task.tag_column is not read by task 'classification' \(the ner and pos tasks read",
+        ),
+        (
             {"space": {"cell": {"type": "categorical", "choices": ["gru", "cnn"]}}},
             "space.cell value 'cnn' is not accepted; accepted: rnn, gru, lstm",
         ),

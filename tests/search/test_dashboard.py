@@ -36,8 +36,15 @@ def served(monkeypatch):
     return calls
 
 
-def test_listens_on_loopback_by_default_without_warning(served, storage_url, capsys):
-    code, _, err = hpsearch(capsys, "dashboard", "--storage", storage_url)
+@pytest.fixture
+def existing_url(storage_url, study_name):
+    """A storage that exists already (workers created it), on each backend."""
+    optuna.create_study(study_name=study_name, storage=storage.open_storage(storage_url))
+    return storage_url
+
+
+def test_listens_on_loopback_by_default_without_warning(served, existing_url, capsys):
+    code, _, err = hpsearch(capsys, "dashboard", "--storage", existing_url)
     assert code == 0
     (call,) = served
     assert call["host"] == "127.0.0.1" and call["port"] == 8080
@@ -45,9 +52,9 @@ def test_listens_on_loopback_by_default_without_warning(served, storage_url, cap
     assert "warning" not in err and "http://127.0.0.1:8080/dashboard/" in err
 
 
-def test_all_interfaces_only_when_asked_and_with_a_warning(served, storage_url, capsys):
+def test_all_interfaces_only_when_asked_and_with_a_warning(served, existing_url, capsys):
     code, _, err = hpsearch(
-        capsys, "dashboard", "--storage", storage_url, "--host", "0.0.0.0", "--port", "9000"
+        capsys, "dashboard", "--storage", existing_url, "--host", "0.0.0.0", "--port", "9000"
     )
     assert code == 0 and served[0]["host"] == "0.0.0.0" and served[0]["port"] == 9000
     assert (
@@ -60,6 +67,14 @@ def test_the_password_of_the_storage_url_is_not_printed(served, monkeypatch, cap
     url = "postgresql+psycopg://hpsearch:s3cret@db.example:5432/hpsearch"
     code, _, err = hpsearch(capsys, "dashboard", "--storage", url)
     assert code == 0 and "s3cret" not in err and "hpsearch:***@db.example" in err
+
+
+def test_a_missing_sqlite_file_is_refused_not_created(served, tmp_path, capsys):
+    missing = tmp_path / "nosuch.db"
+    code, _, err = hpsearch(capsys, "dashboard", "--storage", f"sqlite:///{missing}")
+    assert code == 2 and not served and not missing.exists()
+    assert err.startswith(f"error: no studies in sqlite:///{missing}: that file does not exist")
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -75,24 +90,24 @@ def test_the_password_of_the_storage_url_is_not_printed(served, monkeypatch, cap
             "error: dashboard host must be an address such as 127.0.0.1 (default) or 0.0.0.0, but got an empty string",
         ),
         (
-            ["--storage", "mysql://db/x"],
-            "error: storage URL 'mysql://db/x' uses unsupported database 'mysql'; accepted:",
+            ["--storage", "mssql://db/x"],
+            "error: storage URL 'mssql://db/x' uses unsupported database 'mssql'; accepted:",
         ),
     ],
 )
-def test_bad_values_are_one_line_and_exit_2(served, storage_url, capsys, args, message):
-    args = ["--storage", storage_url, *args] if "--storage" not in args else args
+def test_bad_values_are_one_line_and_exit_2(served, existing_url, capsys, args, message):
+    args = ["--storage", existing_url, *args] if "--storage" not in args else args
     code, _, err = hpsearch(capsys, "dashboard", *args)
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
     assert not served
 
 
-def test_a_taken_port_is_one_line(storage_url, capsys):
+def test_a_taken_port_is_one_line(existing_url, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = hpsearch(capsys, "dashboard", "--storage", storage_url, "--port", str(port))
+        code, _, err = hpsearch(capsys, "dashboard", "--storage", existing_url, "--port", str(port))
     assert code == 2
     assert err.splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
 

@@ -12,6 +12,7 @@ from browser import headless_chromium
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from plotly.offline import get_plotlyjs
+from report_studies import copy_to
 from typer.testing import CliRunner
 
 import storage
@@ -39,11 +40,27 @@ def structured(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, 
     return _structured_study(url), url
 
 
+@pytest.fixture(scope="module")
+def structured_report(structured, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``hpsearch report`` of the structured study, written once (its PNGs take seconds).
+
+    Returns:
+        (the folder given as ``--out``, the command's output).
+    """
+    out = tmp_path_factory.mktemp("structured-report") / "report"
+    result = runner.invoke(
+        app, ["report", "--study", "structured", "--storage", structured[1], "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
 def _structured_study(sqlite_url: str, n_trials: int = 60) -> optuna.Study:
     """Accuracy rises with ``strong`` and ignores ``irrelevant``; every third trial pruned."""
+    # Built in memory, then copied: told straight into SQLite, each report is a commit.
     study = optuna.create_study(
         study_name="structured",
-        storage=storage.open_storage(sqlite_url),
+        storage=optuna.storages.InMemoryStorage(),
         direction="maximize",
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
@@ -65,7 +82,7 @@ def _structured_study(sqlite_url: str, n_trials: int = 60) -> optuna.Study:
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, accuracy)
-    return study
+    return copy_to(study, sqlite_url)
 
 
 def test_importance_ranks_strong_parameter_first_in_both_evaluators(structured) -> None:
@@ -81,7 +98,10 @@ def test_marginal_table_shows_the_strong_effect(structured) -> None:
     tables = marginal_effects(structured[0])
 
     strong = tables["strong"]
-    assert list(strong.columns) == ["level", "n", "mean", "std", "min", "max", "best"]
+    assert list(strong.columns) == [
+        *["level", "n", "n_pruned", "mean", "ci_low", "ci_high", "std", "min", "max", "best"]
+    ]
+    assert (strong["ci_low"] < strong["mean"]).all() and (strong["mean"] < strong["ci_high"]).all()
     assert strong["mean"].is_monotonic_increasing
     assert (strong["best"] == strong["max"]).all()  # maximize: the best is the largest
     assert strong["n"].sum() == 40  # every completed trial is in exactly one bin
@@ -192,7 +212,11 @@ def test_report_of_a_tiny_one_parameter_study_notes_what_is_missing(
 
     text = path.read_text()
     assert "Importances not computed: 2 completed trials" in text
-    assert "Contour plots not drawn: they need at least two parameters." in text
+    assert (
+        "Contour and parallel-coordinate plots not drawn: they need at least 2 parameters with "
+        "two or more distinct "
+        "values in the completed trials; usable: lr." in text
+    )
     assert "Model family comparison not shown" in text
 
 
@@ -205,16 +229,9 @@ def test_report_of_a_study_with_no_completed_trials(sqlite_url: str, tmp_path: P
     assert "No completed trials yet" in text
 
 
-def test_report_command_writes_offline_html_and_pngs(structured, tmp_path: Path) -> None:
-    sqlite_url = structured[1]
-    out = tmp_path / "report"
-
-    result = runner.invoke(
-        app, ["report", "--study", "structured", "--storage", sqlite_url, "--out", str(out)]
-    )
-
-    assert result.exit_code == 0, result.output
-    html_path = Path(result.output.strip())
+def test_report_command_writes_offline_html_and_pngs(structured_report) -> None:
+    out, output = structured_report
+    html_path = Path(output.strip())
     assert html_path == out / "report.html"
     text = html_path.read_text()
     assert "<script src=" not in text  # nothing is fetched when the file opens
@@ -236,9 +253,9 @@ def test_report_command_names_a_missing_study(sqlite_url: str, tmp_path: Path) -
     assert "'nope'" in str(result.exception) and "structured" in str(result.exception)
 
 
-def test_report_renders_in_headless_chromium(structured, tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium(structured_report, tmp_path: Path) -> None:
     image_module = pytest.importorskip("PIL.Image")
-    html_path = write_report(structured[0], tmp_path / "out")
+    html_path = structured_report[0] / "report.html"
     screenshot = tmp_path / "screenshot.png"
 
     result = headless_chromium(
@@ -270,7 +287,7 @@ def test_marginal_bins_cover_all_completed_trials(structured, n_bins: int) -> No
 
 
 def test_most_important_pairs_are_distinct(structured) -> None:
-    from search._report import most_important_pairs
+    from search._report_effects import most_important_pairs
 
     importances, _ = param_importances(structured[0])
     pairs = most_important_pairs(importances)

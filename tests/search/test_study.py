@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 import search
 from objectives import evaluate
-from search._study import load_data
+from search._study import load_task
 
 SMALL = {
     "epochs": 4,
@@ -63,7 +63,7 @@ def test_best_model_predictions_match_the_stored_validation_accuracy(finished):
     model, info = search.load_best_model("digits", url)
     assert not model.training
     assert info["label_names"] == [str(i) for i in range(10)]
-    data = load_data(config)
+    data = load_task(config)
     metrics = evaluate(model, data.validation, 10)
     assert metrics["accuracy"] == pytest.approx(search.best_trial("digits", url).value, abs=1e-9)
 
@@ -94,7 +94,12 @@ def test_resumed_study_keeps_its_trials_and_extends_the_budget(storage_url, stud
     before = [t.datetime_start for t in trials()]
     again = search.run_study(search.build_config(layers), progress=False)
     assert again.worker.trials_run == 0  # budget already reached: nothing to redo
-    more = search.run_study(search.build_config(layers, {"n_trials": 3}), progress=False)
+    # A larger budget is a change of the stored config: asked for explicitly, and recorded.
+    with pytest.raises(search.StudyError, match="n_trials 2 -> 3"):
+        search.run_study(search.build_config(layers, {"n_trials": 3}), progress=False)
+    more = search.run_study(
+        search.build_config(layers, {"n_trials": 3}), progress=False, update_config=True
+    )
     assert more.worker.trials_run == 1 and len(trials()) == 3
     assert [t.datetime_start for t in trials()[:2]] == before
     model, info = search.load_best_model(study_name, storage_url)

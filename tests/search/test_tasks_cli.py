@@ -13,7 +13,7 @@ from cli_helpers import hpsearch
 
 import search
 from objectives import encode_sentences
-from search._config import load_config, preset_names
+from search._presets import load_config, preset_names
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
@@ -67,7 +67,7 @@ def test_ner_study_end_to_end_on_conll2003(folder, capsys):
     assert code == 0, err
     record = json.loads(out)
     assert set(record["test"]) >= {"f1", "precision", "recall", "per_type_f1"}
-    from objectives._readers import read_tagged_file
+    from objectives.data._readers import read_tagged_file
 
     assert record["test"]["n_test"] == len(read_tagged_file(folder / "test.txt"))
     assert "per_type_f1" in record["user_attrs"]
@@ -123,20 +123,22 @@ def test_trec_and_ag_news_real_files_read_as_classification(folder, capsys):
     (folder / "t.label").write_bytes(b"\n".join(lines) + b"\n")
     with gzip.open(SHARED / "ag_news" / "test.csv.gz", "rt", encoding="utf-8") as handle:
         (folder / "ag.csv").write_text("".join(handle.readline() for _ in range(200)))
-    from search._study import load_data
+    from search._study import load_task
 
-    trec = load_data(load_config(preset="trec", data="t.label"))
+    trec = load_task(load_config(preset="trec", data="t.label"))
     assert set(trec.label_names) <= {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
-    ag = load_data(load_config(preset="ag_news", data="ag.csv"))
+    ag = load_task(load_config(preset="ag_news", data="ag.csv"))
     assert ag.label_names == ["Business", "Sci/Tech", "Sports", "World"]
 
 
 @pytest.mark.parametrize(
-    "name", ["imdb", "ag_news", "trec", "ner_uk", "conll2003", "ud_pos", "tabular"]
+    "name",
+    ["imdb", "imdb_vectors", "ag_news", "trec", "ner_uk", "conll2003", "ud_pos", "tabular"],
 )
 def test_every_preset_is_a_valid_config_whose_baseline_fits_its_space(name):
     assert name in preset_names()
-    config = load_config(preset=name, data="somewhere")
+    vectors = "glove.txt" if name == "imdb_vectors" else None  # its trials all use the file's
+    config = load_config(preset=name, data="somewhere", vectors=vectors)
     params = config.baseline_params()
     assert config.study == name and params
     # The hand-tuned trial is one configuration: nothing active in it is left to the sampler.
@@ -198,7 +200,7 @@ def test_each_task_error_is_one_line_and_exit_2(folder, capsys, args, files, mes
 
 
 def test_create_queues_the_baseline_once_for_workers_to_run(folder, capsys):
-    from search._config import preset_path
+    from search._presets import preset_path
 
     (folder / "study.toml").write_text(preset_path("tabular").read_text() + "\n\n# edited copy\n")
     for _ in range(2):  # idempotent: the same baseline is not queued twice

@@ -10,7 +10,7 @@ import time
 import optuna
 import pytest
 import torch
-from cli_helpers import process_env
+from cli_helpers import hpsearch, process_env, wait_for
 from optuna.trial import TrialState
 
 from search import StopFlag, run_trials
@@ -39,16 +39,6 @@ embedding_dim = 8
 num_layers = 1
 batch_size = 128
 """
-
-
-def _wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_out_of_memory_fails_only_that_trial():
@@ -91,6 +81,7 @@ def test_a_set_stop_flag_starts_no_trial():
     assert result.stopped_by == "SIGTERM" and study.trials == []
 
 
+@pytest.mark.timeout(900)  # waits sized for a loaded machine (see below)
 def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(
     tmp_path, rdb_url, study_name
 ):
@@ -125,7 +116,7 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(
             running = study.get_trials(states=(TrialState.RUNNING,))
             return running and len(running[0].intermediate_values) >= 2
 
-        _wait_for(running_with_epochs, 90, "a trial to run two epochs")
+        wait_for(running_with_epochs, 400, "a trial to run two epochs")
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
     finally:
@@ -171,8 +162,7 @@ def test_launch_runs_cpu_workers_to_exactly_the_study_budget(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     study = optuna.load_study(study_name="l", storage=url)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    # Two workers may both start the last trial: at most one over, never under.
-    assert 6 <= len(finished) <= 7
+    assert len(finished) == 6  # exactly: a trial drawn beyond the budget is not run
     assert "[l] " in result.stdout and "workers alive 0/2" in result.stdout
 
 
@@ -184,24 +174,10 @@ def test_launch_runs_cpu_workers_to_exactly_the_study_budget(tmp_path):
         (["--workers", "0"], "worker counts must be at least 1"),
     ],
 )
-def test_launch_rejects_bad_options(tmp_path, args, message):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "search.cli",
-            "launch",
-            "--storage",
-            f"sqlite:///{tmp_path}/x.db",
-            *args,
-        ],
-        cwd=tmp_path,
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2 and message in result.stderr
+def test_launch_rejects_bad_options(capsys, tmp_path, args, message):
+    url = f"sqlite:///{tmp_path}/x.db"
+    code, _, err = hpsearch(capsys, "launch", "--storage", url, *args)
+    assert code == 2 and message in err
     assert not (tmp_path / "x.db").exists()  # nothing created for a bad command
 
 
@@ -218,6 +194,7 @@ batch_size = 64
 """
 
 
+@pytest.mark.timeout(900)  # waits sized for a loaded machine (see below)
 def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
     tmp_path, rdb_url, study_name
 ):
@@ -254,7 +231,7 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
             running = study.get_trials(states=(TrialState.RUNNING,))
             return running and len(running[0].intermediate_values) >= 1 and running[0]
 
-        victim = _wait_for(mid_trial, 90, "a trial in the middle of training")
+        victim = wait_for(mid_trial, 400, "a trial in the middle of training")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -262,7 +239,7 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
             first.kill()
     killed_at = time.monotonic()
     second = subprocess.run(
-        command, cwd=tmp_path, env=process_env(), capture_output=True, text=True, timeout=180
+        command, cwd=tmp_path, env=process_env(), capture_output=True, text=True, timeout=300
     )
     assert second.returncode == 0, second.stdout + second.stderr
     study = optuna.load_study(study_name=study_name, storage=url)
@@ -277,4 +254,6 @@ def test_a_killed_workers_trial_fails_is_retried_and_the_budget_is_exact(
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 2
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
-    assert time.monotonic() - killed_at < 120
+    # Recovered promptly: a fresh worker's start-up (torch, data) plus grace and one trial,
+    # with room for a loaded 2-core machine.
+    assert time.monotonic() - killed_at < 240

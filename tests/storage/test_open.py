@@ -63,7 +63,8 @@ def test_heartbeats_are_configured_with_the_stale_trial_retry(tmp_path):
     ("url", "message"),
     [
         ("not a url", "storage URL 'not a url' is not a valid URL; accepted: sqlite:///FILE.db"),
-        ("mysql://root@localhost/db", "uses unsupported database 'mysql'"),
+        ("mssql://root@localhost/db", "uses unsupported database 'mssql'"),
+        ("mysql://root@localhost/db", "needs a MySQL driver: use mysql\\+pymysql://"),
         ("postgresql+nosuchdriver://u@localhost/db", "names a driver that is not installed"),
         (
             "sqlite:////no/such/folder/x.db",

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import re
-import zlib
 from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from objectives.errors import ObjectiveError
+from objectives.errors import ObjectiveError, damaged_gzip, damaged_gzip_errors, missing_file
 
 IobScheme = Literal["IOB1", "IOB2"]
 
@@ -74,7 +73,7 @@ def _iter_lines(path: Path) -> Generator[tuple[int, str], None, None]:
     reported with its line number.
     """
     if not path.is_file():
-        raise ObjectiveError(f"tagged corpus file not found: {path}")
+        raise missing_file(path, "tagged corpus file")
     with path.open("rb") as probe:
         compressed = probe.read(2) == _GZIP_MAGIC
     opener = gzip.open if compressed else open
@@ -91,8 +90,8 @@ def _iter_lines(path: Path) -> Generator[tuple[int, str], None, None]:
                 if line_number == 1:
                     line = line.removeprefix("\ufeff")
                 yield line_number, line.rstrip()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise ObjectiveError(f"{path}: damaged gzip file ({error}).") from None
+    except damaged_gzip_errors() as error:
+        raise damaged_gzip(path, error) from None
 
 
 def _first_data_line(path: Path) -> tuple[int, str] | None:

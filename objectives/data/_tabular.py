@@ -6,6 +6,9 @@ distinct values, which usually means an ID or free-text column, and is rejected.
 values are rejected rather than imputed, so nothing is silently invented. Numeric columns
 are standardized with the mean and standard deviation of the training split only; both are
 kept in :class:`TabularPreprocessor` so new rows can be transformed the same way later.
+
+Unlike the text and tagged loaders, ``validation_fraction`` is a share of all rows here (as
+it always was for tables), so existing tabular studies keep their splits.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from objectives.errors import ObjectiveError
+from objectives.data._splits import DEFAULT_SPLIT, SplitSettings
+from objectives.errors import ObjectiveError, missing_file
 
 BuiltinTabular = Literal["wine", "breast_cancer", "iris", "digits"]
 _MISSING_VALUE_EXAMPLES = 3
@@ -107,10 +111,8 @@ class TabularData:
 def load_tabular_csv(
     path: str | Path,
     label_column: str,
+    split: SplitSettings = DEFAULT_SPLIT,
     *,
-    seed: int = 0,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
     max_categories: int = 50,
 ) -> TabularData:
     """Load a CSV file (header row; plain or compressed) as a classification dataset.
@@ -118,9 +120,8 @@ def load_tabular_csv(
     Args:
         path: The CSV file; compression is inferred from the extension (``.gz``, ...).
         label_column: Column holding the class label; every other column is a feature.
-        seed: Seed of the stratified split.
-        validation_fraction: Share of rows for validation, in ``[0, 1)``.
-        test_fraction: Share of rows for test, in ``[0, 1)``; the two sum to less than 1.
+        split: Seed and fractions of the stratified split; the two fractions (each of all
+            rows) sum to less than 1.
         max_categories: Most distinct values a non-numeric feature column may have to be
             one-hot encoded.
 
@@ -130,11 +131,12 @@ def load_tabular_csv(
     Raises:
         ObjectiveError: A missing or empty file, a missing label column (the message lists
             the columns), a single class, missing values, a non-numeric column with too
-            many values, bad fractions, or a class too small to stratify.
+            many values, fractions that leave no training rows, or a class too small to
+            stratify.
     """
     path = Path(path)
     if not path.is_file():
-        raise ObjectiveError(f"CSV file not found: {path}")
+        raise missing_file(path, "CSV file")
     try:
         frame = pd.read_csv(path, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
@@ -144,37 +146,23 @@ def load_tabular_csv(
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ObjectiveError(f"{path}: not a readable UTF-8 CSV file ({error}).") from None
     return prepare_tabular(
-        frame,
-        label_column,
-        seed=seed,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        max_categories=max_categories,
-        source=str(path),
+        frame, label_column, split, max_categories=max_categories, source=str(path)
     )
 
 
-def load_tabular_builtin(
-    name: BuiltinTabular,
-    *,
-    seed: int = 0,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-) -> TabularData:
+def load_tabular_builtin(name: BuiltinTabular, split: SplitSettings = DEFAULT_SPLIT) -> TabularData:
     """Load one of scikit-learn's bundled classification sets (no network needed).
 
     Args:
         name: ``"wine"`` (178 rows, 3 classes), ``"breast_cancer"`` (569 rows, 2 classes),
             ``"iris"`` (150 rows, 3 classes) or ``"digits"`` (1,797 rows, 10 classes).
-        seed: Seed of the stratified split.
-        validation_fraction: Share of rows for validation, in ``[0, 1)``.
-        test_fraction: Share of rows for test, in ``[0, 1)``.
+        split: Seed and fractions of the stratified split.
 
     Returns:
         The split, standardized data; label names are scikit-learn's ``target_names``.
 
     Raises:
-        ObjectiveError: An unknown name or bad fractions.
+        ObjectiveError: An unknown name, or fractions that leave no training rows.
     """
     from sklearn import datasets
 
@@ -194,23 +182,15 @@ def load_tabular_builtin(
     # Map ids to names so the label order below is scikit-learn's, not alphabetical.
     frame["target"] = [label_names[label] for label in bunch.target]
     return prepare_tabular(
-        frame,
-        "target",
-        seed=seed,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        label_order=label_names,
-        source=f"sklearn:{name}",
+        frame, "target", split, label_order=label_names, source=f"sklearn:{name}"
     )
 
 
 def prepare_tabular(
     frame: pd.DataFrame,
     label_column: str,
+    split: SplitSettings = DEFAULT_SPLIT,
     *,
-    seed: int = 0,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
     max_categories: int = 50,
     label_order: Sequence[str] | None = None,
     source: str = "frame",
@@ -220,9 +200,7 @@ def prepare_tabular(
     Args:
         frame: One row per example, a header per column.
         label_column: Column holding the class label.
-        seed: Seed of the stratified split.
-        validation_fraction: Share of rows for validation, in ``[0, 1)``.
-        test_fraction: Share of rows for test, in ``[0, 1)``.
+        split: Seed and fractions of the stratified split.
         max_categories: Most distinct values a non-numeric feature column may have.
         label_order: Label names in id order; sorted label values when omitted.
         source: Where the frame came from, for messages.
@@ -233,16 +211,12 @@ def prepare_tabular(
     Raises:
         ObjectiveError: As for :func:`load_tabular_csv`.
     """
-    for name, fraction in (
-        ("validation_fraction", validation_fraction),
-        ("test_fraction", test_fraction),
-    ):
-        if not 0.0 <= fraction < 1.0:
-            raise ObjectiveError(f"{name} must be in [0, 1), but got {name}={fraction}.")
-    if validation_fraction + test_fraction >= 1.0:
+    # SplitSettings checked each fraction; both are shares of all rows here, so together
+    # they must leave training rows.
+    if split.validation_fraction + split.test_fraction >= 1.0:
         raise ObjectiveError(
             f"validation_fraction + test_fraction must be below 1 to leave training rows, but "
-            f"got {validation_fraction} + {test_fraction}."
+            f"got {split.validation_fraction} + {split.test_fraction}."
         )
     if label_column not in frame.columns:
         raise ObjectiveError(
@@ -285,7 +259,7 @@ def prepare_tabular(
 
     rows = np.arange(len(frame))
     train_rows, validation_rows, test_rows = _stratified_split(
-        rows, label_ids, label_names, seed, validation_fraction, test_fraction, source
+        rows, label_ids, label_names, split, source
     )
 
     train = frame.iloc[train_rows]
@@ -346,33 +320,24 @@ def _stratified_split(
     rows: np.ndarray,
     label_ids: np.ndarray,
     label_names: list[str],
-    seed: int,
-    validation_fraction: float,
-    test_fraction: float,
+    split: SplitSettings,
     source: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stratified train/validation/test row indices; empty arrays for a 0 fraction."""
+    """Stratified train/validation/test row indices."""
     # Imported here: scikit-learn takes a while to import and only this task needs it.
     from sklearn.model_selection import train_test_split
 
-    empty = np.zeros(0, dtype=rows.dtype)
     try:
-        if test_fraction > 0:
-            rest, test = train_test_split(
-                rows, test_size=test_fraction, random_state=seed, stratify=label_ids
-            )
-        else:
-            rest, test = rows, empty
-        if validation_fraction > 0:
-            # The validation share is of all rows, so rescale it to the rows left after test.
-            train, validation = train_test_split(
-                rest,
-                test_size=validation_fraction / (1.0 - test_fraction),
-                random_state=seed,
-                stratify=label_ids[rest],
-            )
-        else:
-            train, validation = rest, empty
+        rest, test = train_test_split(
+            rows, test_size=split.test_fraction, random_state=split.seed, stratify=label_ids
+        )
+        # The validation share is of all rows, so rescale it to the rows left after test.
+        train, validation = train_test_split(
+            rest,
+            test_size=split.validation_fraction / (1.0 - split.test_fraction),
+            random_state=split.seed,
+            stratify=label_ids[rest],
+        )
     except ValueError as error:
         counts = np.bincount(label_ids, minlength=len(label_names))
         smallest = int(counts.argmin())

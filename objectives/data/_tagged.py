@@ -3,11 +3,12 @@
 Words are embedded lower-cased (their vocabulary ranked by training frequency, so a trial's
 ``min_freq`` is a cheap view as for classification); characters keep their case, which is
 what the optional character encoder learns from. Tags of padding steps are
-:data:`~objectives._data.IGNORE_INDEX`, so the loss and the metrics skip them.
+:data:`~objectives.data._text.IGNORE_INDEX`, so the loss and the metrics skip them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,15 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from objectives._data import (
+from objectives.data._cache import cached_data, split_files
+from objectives.data._readers import (
+    TaggedCorpus,
+    detect_iob_scheme,
+    load_tagged_hf,
+    read_tagged_file,
+)
+from objectives.data._splits import DEFAULT_SPLIT, SplitSettings
+from objectives.data._text import (
     IGNORE_INDEX,
     PAD_ID,
     PAD_TOKEN,
@@ -24,12 +33,6 @@ from objectives._data import (
     UNK_TOKEN,
     ClassificationData,
     SequenceSplit,
-)
-from objectives._readers import (
-    TaggedCorpus,
-    detect_iob_scheme,
-    load_tagged_hf,
-    read_tagged_file,
 )
 from objectives.errors import ObjectiveError
 
@@ -96,46 +99,61 @@ def build_tagging_data(
     test: TaggedCorpus | None,
     *,
     kind: TaggingKind,
-    seed: int = 0,
-    validation_fraction: float = 0.2,
-    test_fraction: float = 0.2,
+    validation: TaggedCorpus | None = None,
+    split: SplitSettings = DEFAULT_SPLIT,
     max_length: int = 400,
 ) -> TaggingData:
     """Split, build vocabularies on the training split, and tensorize a tagged corpus.
 
     Args:
-        train: Training sentences (validation is split off these).
+        train: Training sentences (validation is split off these unless it is given).
         test: Held-back sentences; when ``None``, ``test_fraction`` of ``train`` is held back.
         kind: ``ner`` (tags must be IOB; the scheme is detected) or ``pos``.
-        seed: Seed of the splits.
-        validation_fraction: Share of training sentences used for validation.
-        test_fraction: Share held back when ``test`` is ``None``.
+        validation: Sentences the trials are scored on (a corpus's development file); when
+            ``None``, ``validation_fraction`` of the training sentences is split off for it.
+        split: Seed and fractions of the train / validation / test split.
         max_length: Longest sentence stored (longer ones are cut).
 
     Raises:
-        ObjectiveError: NER tags that are not IOB, or fewer than 2 training tags.
+        ObjectiveError: NER tags that are not IOB, fewer than 2 training tags, or an empty
+            validation corpus.
     """
+    if validation is not None and len(validation) == 0:
+        raise ObjectiveError(
+            f"{validation.source}: no sentences; the trials are scored on the validation "
+            "data, so it needs at least one"
+        )
+    held_out = [corpus for corpus in (test, validation) if corpus is not None]
     scheme = None
     if kind == "ner":
-        scheme = detect_iob_scheme(train.tags + (test.tags if test is not None else []))
-    generator = np.random.default_rng(seed)
+        scheme = detect_iob_scheme(train.tags + [tags for c in held_out for tags in c.tags])
+    generator = np.random.default_rng(split.seed)
     order = generator.permutation(len(train))
     if test is None:
-        n_test = max(1, int(round(test_fraction * len(train))))
+        n_test = max(1, int(round(split.test_fraction * len(train))))
         test = TaggedCorpus(
             [train.sentences[i] for i in order[:n_test]],
             [train.tags[i] for i in order[:n_test]],
             train.source,
         )
         order = order[n_test:]
-    n_validation = max(1, int(round(validation_fraction * len(order))))
-    validation_rows, train_rows = np.sort(order[:n_validation]), np.sort(order[n_validation:])
+    if validation is None:
+        n_validation = max(1, int(round(split.validation_fraction * len(order))))
+        validation_rows, train_rows = np.sort(order[:n_validation]), np.sort(order[n_validation:])
+        validation = TaggedCorpus(
+            [train.sentences[i] for i in validation_rows],
+            [train.tags[i] for i in validation_rows],
+            train.source,
+        )
+    else:  # every training sentence trains: the trials are scored on the given ones
+        train_rows = np.sort(order)
     if len(train_rows) == 0:
         raise ObjectiveError(f"{train.source}: too few sentences ({len(train)}) to split")
 
-    # Tags seen only in the test data still get an id (and a row in the head): the model
-    # cannot learn them, but scoring must count those gold entities as missed.
-    tag_names = sorted(set(train.tag_names()) | set(test.tag_names()))
+    # Tags seen only in the test or validation data still get an id (and a row in the
+    # head): the model cannot learn them, but scoring must count those gold entities as
+    # missed.
+    tag_names = sorted(set(train.tag_names()) | set(test.tag_names()) | set(validation.tag_names()))
     if len(train.tag_names()) < 2:
         raise ObjectiveError(
             f"{train.source}: only one tag ({train.tag_names()[0]!r}); tagging needs at least 2"
@@ -150,11 +168,11 @@ def build_tagging_data(
     characters = [PAD_TOKEN, UNK_TOKEN, *(c for c, _ in char_counts.most_common())]
     char_to_id = {c: i for i, c in enumerate(characters)}
 
-    longest = max(len(s) for s in train.sentences + test.sentences)
+    longest = max(len(s) for s in train.sentences + test.sentences + validation.sentences)
     # One width for every split, so folds can mix train and validation rows.
     width = max(1, min(max_length, longest))
 
-    def split(sentences: list[list[str]], tags: list[list[str]]) -> SequenceSplit:
+    def tensorize(sentences: list[list[str]], tags: list[list[str]]) -> SequenceSplit:
         ids, lengths, chars = encode_sentences(sentences, token_to_id, char_to_id, width)
         labels = torch.full((len(sentences), width), IGNORE_INDEX, dtype=torch.long)
         for row, row_tags in enumerate(tags):
@@ -163,12 +181,11 @@ def build_tagging_data(
         return SequenceSplit(ids, lengths, labels, chars)
 
     return TaggingData(
-        train=split([train.sentences[i] for i in train_rows], [train.tags[i] for i in train_rows]),
-        validation=split(
-            [train.sentences[i] for i in validation_rows],
-            [train.tags[i] for i in validation_rows],
+        train=tensorize(
+            [train.sentences[i] for i in train_rows], [train.tags[i] for i in train_rows]
         ),
-        test=split(test.sentences, test.tags),
+        validation=tensorize(validation.sentences, validation.tags),
+        test=tensorize(test.sentences, test.tags),
         label_names=tag_names,
         vocabulary=vocabulary,
         token_counts=[0, 0, *(counts[token] for token in ranked)],
@@ -204,10 +221,9 @@ def load_tagging_data(
     *,
     kind: TaggingKind,
     test_data: str | None = None,
+    validation_data: str | None = None,
     tag_column: str | int | None = None,
-    seed: int = 0,
-    validation_fraction: float = 0.2,
-    test_fraction: float = 0.2,
+    split: SplitSettings = DEFAULT_SPLIT,
     max_length: int = 400,
 ) -> TaggingData:
     """Load a tagging study's data: a CoNLL-U / ``token TAG`` / CoNLL-2003 file or ``hf:NAME``.
@@ -216,11 +232,12 @@ def load_tagging_data(
         data: Training file, or ``hf:NAME[/CONFIG]`` (its ``train`` split, ``test`` held back).
         kind: ``ner`` or ``pos``.
         test_data: Held-back file (optional; for ``hf:`` the hub's ``test`` split is used).
+        validation_data: File the trials are scored on instead of ``validation_fraction``
+            of the training sentences (optional; ``hf:NAME`` reads the hub's ``validation``
+            split, which is never used unless named here).
         tag_column: 0-based tag column of a file (CoNLL-2003 POS is 1), or the HF column;
             by default the reader's (NER column, CoNLL-U UPOS) or ``ner_tags``/``pos_tags``.
-        seed: Seed of the splits.
-        validation_fraction: Share of training sentences used for validation.
-        test_fraction: Share held back when there is no test data.
+        split: Seed and fractions of the train / validation / test split.
         max_length: Longest sentence stored.
 
     Raises:
@@ -233,18 +250,31 @@ def load_tagging_data(
         raise ObjectiveError(
             f"tag_column of a file must be a column number from 0, but got {tag_column!r}"
         )
-    train = _read(data, "train", kind, tag_column)
-    test = None
-    if test_data is not None:
-        test = _read(test_data, "test", kind, tag_column)
-    elif data.startswith("hf:"):
-        test = _read(data, "test", kind, tag_column)
-    return build_tagging_data(
-        train,
-        test,
-        kind=kind,
-        seed=seed,
-        validation_fraction=validation_fraction,
-        test_fraction=test_fraction,
-        max_length=max_length,
-    )
+
+    def build() -> TaggingData:
+        train = _read(data, "train", kind, tag_column)
+        test = None
+        if test_data is not None:
+            test = _read(test_data, "test", kind, tag_column)
+        elif data.startswith("hf:"):
+            test = _read(data, "test", kind, tag_column)
+        validation = None
+        if validation_data is not None:
+            validation = _read(validation_data, "validation", kind, tag_column)
+        return build_tagging_data(
+            train, test, kind=kind, validation=validation, split=split, max_length=max_length
+        )
+
+    if any(
+        name is not None and name.startswith("hf:") for name in (data, test_data, validation_data)
+    ):
+        return build()  # the hub caches its own downloads
+    settings = {
+        "source": data,
+        "kind": kind,
+        "tag_column": tag_column,
+        "max_length": max_length,
+        **dataclasses.asdict(split),
+    }
+    files, named = split_files(data, test_data, validation_data)
+    return cached_data(TaggingData, files, {**settings, **named}, build)
