@@ -14,6 +14,7 @@ from typing import Any
 import storage
 from objectives import Task, model_from_checkpoint
 from search._checkpoints import CheckpointStore
+from search._reference import BASELINE_ATTR
 from search._study import TEST_RESULTS_ATTR, load_task, open_study, stored_config
 from search.errors import ConfigError, StudyError
 
@@ -49,7 +50,7 @@ def evaluate_trials(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     chosen = list(numbers)
     if baseline:
-        baselines = [n for n, t in trials.items() if t.user_attrs.get("baseline")]
+        baselines = [n for n, t in trials.items() if t.user_attrs.get(BASELINE_ATTR)]
         if not baselines:
             raise ConfigError(
                 f"study {study_name!r} has no baseline trial; queue one with "
@@ -100,7 +101,7 @@ def evaluate_trials(
         {
             **(scored.get(str(n)) or stored[str(n)]),
             "validation": trials[n].values,
-            "baseline": bool(trials[n].user_attrs.get("baseline")),
+            "baseline": bool(trials[n].user_attrs.get(BASELINE_ATTR)),
             "cached": str(n) not in scored,
         }
         for n in chosen

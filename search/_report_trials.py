@@ -16,11 +16,10 @@ import pandas as pd
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from search._reference import BASELINE_ATTR
+
 #: Cost columns the cost-vs-quality analysis looks for among the trial user attributes.
 COST_ATTRIBUTES = ("train_seconds", "n_parameters")
-
-#: User attribute that marks the hand-tuned baseline trial (``--enqueue-baseline``).
-BASELINE_ATTR = "baseline"
 
 
 def metric_names(study: optuna.Study) -> list[str]:

@@ -343,14 +343,17 @@ def release_stale_trials(
 
     import storage
     from search._heartbeat import recover_stale_trials
-    from search._worker import count_states
+    from search._worker import CARRIED_ATTRS, count_states
 
     if storage_url.startswith(("journal://", "redis://", "rediss://")):
         journal = optuna.load_study(study_name=study, storage=storage.open_storage(storage_url))
         return count_states(journal)["RUNNING"]
     grace = 3 * heartbeat_interval
     backend = storage.open_storage(
-        storage_url, heartbeat_interval=heartbeat_interval, grace_period=grace
+        storage_url,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace,
+        carried_attrs=CARRIED_ATTRS,
     )
     optuna_study = optuna.load_study(study_name=study, storage=backend)
     deadline = time.monotonic() + grace + heartbeat_interval

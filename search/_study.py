@@ -32,6 +32,7 @@ from search._interrupts import quiet_interruptions
 from search._plain import keeping_checkpoints, load_objective
 from search._presets import config_layers
 from search._progress import StudyProgress
+from search._reference import BASELINE_ATTR, KNOWN_GOOD_ATTR, is_reference_trial
 from search._resume import (
     CONFIG_ATTR,
     change_lines,
@@ -44,6 +45,7 @@ from search._resume import (
     store_new_config,
 )
 from search._worker import (
+    CARRIED_ATTRS,
     StopFlag,
     TrialOutOfMemory,
     WorkerResult,
@@ -179,21 +181,11 @@ def create_study(
         # configurations known to do well, in the config's order (the queue is FIFO).
         if config.baseline:
             study.enqueue_trial(
-                config.baseline_params(), user_attrs={"baseline": True}, skip_if_exists=True
+                config.baseline_params(), user_attrs={BASELINE_ATTR: True}, skip_if_exists=True
             )
         for index, params in enumerate(config.known_good_params()):
-            study.enqueue_trial(params, user_attrs={"known_good": index}, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs={KNOWN_GOOD_ATTR: index}, skip_if_exists=True)
     return study
-
-
-REFERENCE_ATTRS = ("baseline", "known_good")
-"""User attributes of the trials ``--enqueue-baseline`` queues: what people already knew."""
-
-
-def is_reference_trial(trial: optuna.trial.BaseTrial) -> bool:
-    """Whether ``trial`` is a queued baseline or known-good configuration: it trains all its
-    epochs, unpruned, so the search is compared with what it really reaches."""
-    return any(name in trial.user_attrs for name in REFERENCE_ATTRS)
 
 
 def stored_config(optuna_study: optuna.Study, **overrides: Any) -> StudyConfig:
@@ -356,7 +348,9 @@ def run_study(
     # Data first: a bad data setting must fail before the stored study is touched (or a
     # new SQLite file is created).
     task = load_task(config, data) if config.objective is None else None
-    opener = opener or storage.StorageOpener(heartbeat_interval=heartbeat_interval)
+    opener = opener or storage.StorageOpener(
+        heartbeat_interval=heartbeat_interval, carried_attrs=CARRIED_ATTRS
+    )
     derived: dict[str, Any] = {}
     if task is not None:  # the dimensions the config leaves to the default follow the data
         config, derived = fit_to_study(config, opener, task=task)

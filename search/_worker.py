@@ -34,6 +34,7 @@ from search._distinct import (
     queued_on_purpose,
 )
 from search._heartbeat import WorkerHeartbeat, recover_stale_trials
+from search._reference import REFERENCE_ATTRS
 from storage import count_trials_ahead
 from storage.errors import first_line
 
@@ -113,17 +114,17 @@ def count_states(study: optuna.Study) -> dict[str, int]:
     return storage.count_trial_states(study._storage, study._study_id)
 
 
-# User attributes that say what a queued trial is to run, kept by its re-queued copy (a
-# seed repeat of `best --confirm` must train with its own seed again).
-CARRIED_ATTRS = (SEED_ATTR, SOURCE_TRIAL_ATTR)
+CARRIED_ATTRS = (SEED_ATTR, SOURCE_TRIAL_ATTR, *REFERENCE_ATTRS)
+"""User attributes that say what a queued trial is to run, kept by its re-queued copy,
+interrupted or stale (``StorageOpener(carried_attrs=...)``): a seed repeat of ``best
+--confirm`` trains with its own seed again, a baseline stays the unpruned baseline."""
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Put an interrupted trial's parameters back in the queue, so no work is lost."""
-    carried = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
     study.enqueue_trial(
         trial.params,
-        user_attrs={**carried, "requeued_from": trial.number},
+        user_attrs=storage.requeued_attrs(trial, CARRIED_ATTRS),
         skip_if_exists=False,
     )
 

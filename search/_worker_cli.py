@@ -85,12 +85,12 @@ def worker_command(
     """Join a study and run trials until the study's budget is reached."""
     from search._study import run_study, worker_config
     from search._threads import configure_threads
-    from search._worker import StopFlag, stop_on_signals
+    from search._worker import CARRIED_ATTRS, StopFlag, stop_on_signals
     from storage import StorageOpener
 
     setup_logging(verbose)
     # One storage, with heartbeats, for finding the study, reading its config and the run.
-    opener = StorageOpener(heartbeat_interval=heartbeat_interval)
+    opener = StorageOpener(heartbeat_interval=heartbeat_interval, carried_attrs=CARRIED_ATTRS)
     study_config = worker_config(
         study,
         storage,

@@ -15,7 +15,12 @@ DEFAULT_STORAGE_URL = "sqlite:///hpsearch.db"
 if TYPE_CHECKING:
     from storage._attrs import set_trial_user_attrs, write_trial_user_attrs
     from storage._counts import count_trial_states, count_trials_ahead
-    from storage._heartbeats import STALE_REASON_PREFIX, forget_heartbeat
+    from storage._heartbeats import (
+        REQUEUED_FROM_ATTR,
+        STALE_REASON_PREFIX,
+        forget_heartbeat,
+        requeued_attrs,
+    )
     from storage._open import (
         StorageOpener,
         artifact_dir_for,
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
     from storage._secrets import redact_text, redact_url
 
 _LAZY: dict[str, str] = {
+    "REQUEUED_FROM_ATTR": "storage._heartbeats",
+    "requeued_attrs": "storage._heartbeats",
     "STALE_REASON_PREFIX": "storage._heartbeats",
     "StorageOpener": "storage._open",
     "artifact_dir_for": "storage._open",
@@ -52,6 +59,7 @@ __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
+    "REQUEUED_FROM_ATTR",
     "STALE_REASON_PREFIX",
     "StorageError",
     "StorageOpener",
@@ -65,6 +73,7 @@ __all__ = [
     "parse_storage_url",
     "redact_text",
     "redact_url",
+    "requeued_attrs",
     "set_trial_user_attrs",
     "storage_exists",
     "write_trial_params",

@@ -9,14 +9,17 @@ trained twice. A trial with no row is never stale, so the row goes with the tria
 
 A trial found stale is failed and queued again by Optuna's
 ``RetryHeartbeatStaleTrialCallback``, which records neither why nor, on the copy, where it
-came from. :class:`RequeueStaleTrial` adds both, as the worker does for an interrupted
-trial: ``fail_reason`` (starting with :data:`STALE_REASON_PREFIX`) on the failed trial and
-``requeued_from`` on its copy.
+came from, and copies every user attribute, those the dead run wrote too.
+:class:`RequeueStaleTrial` records ``fail_reason`` (starting with
+:data:`STALE_REASON_PREFIX`) on the failed trial and gives the copy the attributes
+:func:`requeued_attrs` names, the one rule the worker uses for an interrupted trial too.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -29,8 +32,23 @@ from storage._retry import call_with_retry
 STALE_REASON_PREFIX = "stale:"
 """How the ``fail_reason`` of a trial failed for a missing heartbeat begins."""
 
-# User attributes about the failed run, not about what the copy is to run.
-_NOT_CARRIED = ("fail_reason", "requeued_from")
+REQUEUED_FROM_ATTR = "requeued_from"
+"""User attribute of a re-queued copy: the number of the trial it repeats."""
+
+
+def requeued_attrs(trial: FrozenTrial, carried: Iterable[str]) -> dict[str, Any]:
+    """The user attributes of ``trial``'s re-queued copy.
+
+    Args:
+        trial: The failed (interrupted or stale) trial.
+        carried: Names of the attributes that say what the trial is to run (its seed, its
+            role); what its run wrote (times, checkpoints, reasons) stays with it.
+
+    Returns:
+        Those of ``carried`` that ``trial`` has, and :data:`REQUEUED_FROM_ATTR`.
+    """
+    kept = {name: trial.user_attrs[name] for name in carried if name in trial.user_attrs}
+    return {**kept, REQUEUED_FROM_ATTR: trial.number}
 
 
 class RequeueStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
@@ -39,10 +57,14 @@ class RequeueStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
     Args:
         max_retry: How many times one configuration is queued again (Optuna's meaning).
         grace_period: The storage's grace period in seconds, for the reason's text.
+        carried: The user attributes the copy keeps (see :func:`requeued_attrs`).
     """
 
-    def __init__(self, max_retry: int | None, grace_period: int) -> None:
+    def __init__(
+        self, max_retry: int | None, grace_period: int, carried: Iterable[str] = ()
+    ) -> None:
         super().__init__(max_retry=max_retry)
+        self.carried = tuple(carried)
         self.reason = (
             f"{STALE_REASON_PREFIX} no heartbeat for more than {grace_period} s (its worker "
             "was killed, or lost the database)"
@@ -53,10 +75,7 @@ class RequeueStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
             study._storage, trial._trial_id, {"fail_reason": self.reason}, finished_ok=True
         )
         carried = copy.copy(trial)
-        carried.user_attrs = {
-            **{k: v for k, v in trial.user_attrs.items() if k not in _NOT_CARRIED},
-            "requeued_from": trial.number,
-        }
+        carried.user_attrs = requeued_attrs(trial, self.carried)
         super().__call__(study, carried)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ def open_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     retry_stale_trials: int | None = 3,
+    carried_attrs: Iterable[str] = (),
 ) -> optuna.storages.BaseStorage:
     """Open the Optuna storage behind ``url``.
 
@@ -109,6 +111,8 @@ def open_storage(
         retry_stale_trials: How many times a stale trial's parameters are queued again
             (Optuna's ``RetryHeartbeatStaleTrialCallback``, with the reason and provenance
             :class:`storage._heartbeats.RequeueStaleTrial` adds); ``0`` never re-queues.
+        carried_attrs: The user attributes a stale trial's copy keeps (what the trial is to
+            run: its seed, its role), see :func:`storage._heartbeats.requeued_attrs`.
 
     Returns:
         An Optuna storage that ``optuna.load_study`` and optuna-dashboard also read.
@@ -146,6 +150,7 @@ def open_storage(
                     heartbeat["heartbeat_stale_trial_callback"] = RequeueStaleTrial(
                         retry_stale_trials,
                         2 * heartbeat_interval if grace_period is None else grace_period,
+                        carried_attrs,
                     )
             storage = ResilientRDBStorage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
     except NoSuchModuleError:
@@ -187,12 +192,19 @@ class StorageOpener:
             heartbeats off.
         grace_period: Seconds without a heartbeat before a trial counts as dead (default:
             three intervals, so one late beat is not a death).
+        carried_attrs: The user attributes a stale trial's copy keeps (see
+            :func:`open_storage`).
     """
 
     def __init__(
-        self, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+        self,
+        *,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        carried_attrs: Iterable[str] = (),
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
+        self.carried_attrs = tuple(carried_attrs)
         if grace_period is None and heartbeat_interval is not None:
             grace_period = 3 * heartbeat_interval
         self.grace_period = grace_period
@@ -202,7 +214,10 @@ class StorageOpener:
         """The storage behind ``url``, opened on the first call (see :func:`open_storage`)."""
         if url not in self._opened:
             self._opened[url] = open_storage(
-                url, heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period
+                url,
+                heartbeat_interval=self.heartbeat_interval,
+                grace_period=self.grace_period,
+                carried_attrs=self.carried_attrs,
             )
         return self._opened[url]
 

@@ -12,7 +12,7 @@ import search._worker as worker
 import storage
 from search._ask_tell import give_back
 from search._heartbeat import WorkerHeartbeat, recover_stale_trials
-from search._worker import BEYOND_BUDGET_REASON, run_trials
+from search._worker import BEYOND_BUDGET_REASON, CARRIED_ATTRS, run_trials
 
 
 def _study(url: str, name: str) -> optuna.Study:
@@ -48,11 +48,14 @@ def test_a_trial_whose_worker_died_is_still_failed_as_stale(rdb_url, study_name)
 
 
 def test_a_stale_trial_says_why_it_failed_and_its_copy_where_it_came_from(rdb_url, study_name):
-    backend = storage.open_storage(rdb_url, heartbeat_interval=1, grace_period=1)
+    backend = storage.open_storage(
+        rdb_url, heartbeat_interval=1, grace_period=1, carried_attrs=CARRIED_ATTRS
+    )
     study = optuna.create_study(storage=backend, study_name=study_name)
-    study.enqueue_trial({"x": 0.5}, user_attrs={"seed": 7, "requeued_from": 99})
+    study.enqueue_trial({"x": 0.5}, user_attrs={"seed": 7, "baseline": True, "requeued_from": 99})
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("train_seconds", 12.5)  # written by the run that then died
     backend.record_heartbeat(trial._trial_id)
     time.sleep(2.5)  # its worker is gone
 
@@ -66,7 +69,25 @@ def test_a_stale_trial_says_why_it_failed_and_its_copy_where_it_came_from(rdb_ur
     )
     (copy,) = study.get_trials(states=(TrialState.WAITING,))
     assert copy.system_attrs["fixed_params"] == {"x": 0.5}
-    assert copy.user_attrs == {"seed": 7, "requeued_from": trial.number}
+    # What it is to run (seed, role) goes with the copy; what the dead run wrote does not.
+    assert copy.user_attrs == {"seed": 7, "baseline": True, "requeued_from": trial.number}
+
+
+def test_an_interrupted_trial_and_a_stale_one_are_copied_by_one_rule(rdb_url, study_name):
+    study = optuna.create_study(storage=storage.open_storage(rdb_url), study_name=study_name)
+    study.enqueue_trial({"x": 0.5}, user_attrs={"seed": 7, "known_good": 2})
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("train_seconds", 3.0)
+    study.tell(trial, state=TrialState.FAIL)
+
+    worker._requeue(study, study._storage.get_trial(trial._trial_id))
+
+    (copy,) = study.get_trials(states=(TrialState.WAITING,))
+    assert copy.user_attrs == {"seed": 7, "known_good": 2, "requeued_from": trial.number}
+    assert copy.user_attrs == storage.requeued_attrs(
+        study._storage.get_trial(trial._trial_id), CARRIED_ATTRS
+    )
 
 
 def _race_for_the_last_place(monkeypatch, study: optuna.Study) -> None:
