@@ -59,6 +59,17 @@ def _slurm_is_up() -> str | None:
     )
     if not any(state.startswith(("idle", "mix", "alloc")) for state in nodes.stdout.split()):
         return f"no Slurm node takes jobs (sinfo: {nodes.stdout.strip() or 'nothing'})"
+    # A node can look idle while every launch on it fails (a slurmd started without stdin):
+    # one real step, or each array test waits out its limit.
+    try:
+        step = subprocess.run(
+            ["srun", "--quiet", "--ntasks=1", "--time=1", "true"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "a one-task srun did not finish in 60 s"
+    if step.returncode != 0:
+        return f"a one-task srun failed: {step.stderr.strip() or step.returncode}"
     return None
 
 
