@@ -39,6 +39,14 @@ def missing_file(path: object, what: str = "data file") -> ObjectiveError:
     return ObjectiveError(f"{what} {str(path)!r} does not exist")
 
 
+def empty_validation(source: object, unit: str) -> ObjectiveError:
+    """The error for a validation file (``--validation-data``) with no ``unit`` in it."""
+    return ObjectiveError(
+        f"validation data {str(source)!r} has no {unit}; the trials are scored on it, so it "
+        "needs at least one"
+    )
+
+
 def damaged_gzip_errors() -> tuple[type[BaseException], ...]:
     """What reading a damaged or non-gzip ``.gz`` file raises (catch it, then
     :func:`damaged_gzip`)."""

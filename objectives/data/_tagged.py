@@ -34,7 +34,7 @@ from objectives.data._text import (
     ClassificationData,
     SequenceSplit,
 )
-from objectives.errors import ObjectiveError
+from objectives.errors import ObjectiveError, empty_validation
 
 TaggingKind = Literal["ner", "pos"]
 
@@ -119,10 +119,7 @@ def build_tagging_data(
             validation corpus.
     """
     if validation is not None and len(validation) == 0:
-        raise ObjectiveError(
-            f"{validation.source}: no sentences; the trials are scored on the validation "
-            "data, so it needs at least one"
-        )
+        raise empty_validation(validation.source, "sentences")
     held_out = [corpus for corpus in (test, validation) if corpus is not None]
     scheme = None
     if kind == "ner":

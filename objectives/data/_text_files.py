@@ -22,7 +22,13 @@ from objectives.data._text import (
     build_text_data,
     load_digits,
 )
-from objectives.errors import ObjectiveError, damaged_gzip, damaged_gzip_errors, missing_file
+from objectives.errors import (
+    ObjectiveError,
+    damaged_gzip,
+    damaged_gzip_errors,
+    empty_validation,
+    missing_file,
+)
 from storage.errors import first_line
 
 if TYPE_CHECKING:
@@ -130,10 +136,7 @@ def _read_files(
     if validation_path is not None:
         validation_texts, validation_labels = read(validation_path)
         if not validation_texts:
-            raise ObjectiveError(
-                f"validation data {str(validation_path)!r} has no rows; the trials are scored "
-                "on it, so it needs at least one"
-            )
+            raise empty_validation(validation_path, "rows")
     return build_text_data(
         texts,
         labels,
