@@ -44,7 +44,9 @@ def objective_values(task: type[Task]) -> tuple[str, ...]:
 
 
 SuggestFn = Callable[[optuna.Trial], Mapping[str, Any]]
-CheckpointFn = Callable[[optuna.Trial, dict[str, Any]], object]
+CheckpointFn = Callable[[optuna.Trial, dict[str, Any]], Mapping[str, Any] | None]
+"""Saves a completed trial's checkpoint; returns the user attributes that say where it is
+(written with the trial's others, in one write), or ``None``."""
 
 
 EpochCallback = Callable[[int, int, int, Mapping[str, float]], object]
@@ -136,7 +138,8 @@ class TaskObjective:
         settings: Metric(s), epoch budget, seed, device and folds.
         save_checkpoint: Called with the trial and a checkpoint dict (``kind``,
             ``state_dict``, model config, preprocessing) of the best epoch when a trial
-            completes (with folds: the first fold's model).
+            completes (with folds: the first fold's model); the user attributes it returns
+            are stored with the trial's others.
     """
 
     def __init__(
@@ -228,17 +231,20 @@ class TaskObjective:
             ),
         )
         n_parameters = count_parameters(runs[0].model)
-        # Every attribute of the trial at its end, in one storage write (one per key costs a
-        # commit each on a database).
+        # Every attribute of the trial at its end, where its checkpoint is too, in one storage
+        # write (one per key costs a commit each on a database).
         attrs = {**self.task.trial_attrs(params), **self._user_attrs(result, n_parameters, seed)}
-        set_trial_user_attrs(trial, attrs)
+        try:
+            if self.save_checkpoint is not None and result.completed:
+                checkpoint = self._checkpoint(runs[0].model, params, result)
+                attrs.update(self.save_checkpoint(trial, checkpoint) or {})
+        finally:
+            set_trial_user_attrs(trial, attrs)
         if result.failure is not None:
             raise result.failure
         if result.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at epoch {result.pruned_at}")
-        assert result.best is not None and result.best_state is not None  # epochs >= 1
-        if self.save_checkpoint is not None:
-            self.save_checkpoint(trial, self._checkpoint(runs[0].model, params, result))
+        assert result.best is not None  # epochs >= 1
         costs = {"train_seconds": result.seconds, "n_parameters": float(n_parameters)}
         values = tuple(
             result.best.get(name, costs.get(name, math.nan)) for name in settings.objectives

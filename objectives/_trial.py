@@ -71,6 +71,16 @@ class TrialResult:
     pruned_at: int | None = None
     failure: TrialDiverged | TrialInterrupted | None = None
 
+    @property
+    def completed(self) -> bool:
+        """Whether training ran to its end: no failure, not pruned, a best epoch kept."""
+        return (
+            self.failure is None
+            and self.pruned_at is None
+            and self.best is not None
+            and self.best_state is not None
+        )
+
 
 def train_trial(
     runs: list[Run],

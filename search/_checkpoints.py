@@ -46,7 +46,19 @@ class CheckpointStore:
         self._seen: dict[int, _SeenTrials] = {}  # by study id: what prune has read
 
     def save(self, trial: optuna.Trial, checkpoint: dict[str, Any]) -> str:
-        """Upload ``checkpoint`` as an artifact of the running ``trial``; returns its id."""
+        """Upload ``checkpoint`` as an artifact of the running ``trial`` and record where it
+        is (a write of its own); returns its id."""
+        attrs = self.upload(trial, checkpoint)
+        trial.set_user_attr(CHECKPOINT_ATTR, attrs[CHECKPOINT_ATTR])
+        return attrs[CHECKPOINT_ATTR]
+
+    def upload(self, trial: optuna.Trial, checkpoint: dict[str, Any]) -> dict[str, str]:
+        """Upload ``checkpoint`` as an artifact of the running ``trial``.
+
+        Returns:
+            The user attribute that says where it is (:data:`CHECKPOINT_ATTR`), for the
+            caller to store with the trial's other attributes in one write.
+        """
         fd, path = tempfile.mkstemp(prefix=f"trial-{trial.number}-", suffix=".pt")
         os.close(fd)
         try:
@@ -60,8 +72,7 @@ class CheckpointStore:
             )
         finally:
             os.unlink(path)
-        trial.set_user_attr(CHECKPOINT_ATTR, artifact_id)
-        return artifact_id
+        return {CHECKPOINT_ATTR: artifact_id}
 
     def has(self, trial: FrozenTrial) -> bool:
         """Whether ``trial`` saved a checkpoint that is still in the store (not pruned)."""

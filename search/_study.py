@@ -376,7 +376,7 @@ def run_study(
     else:
         space = config.search_space()
         settings = dataclasses.replace(settings, on_epoch=bar.epoch)
-        objective = TaskObjective(task, space.suggest, settings, save_checkpoint=checkpoints.save)
+        objective = TaskObjective(task, space.suggest, settings, save_checkpoint=checkpoints.upload)
         distinct = DistinctProposals.for_space(space, config.seed)
 
     def keep_best(study: optuna.Study, trial: FrozenTrial) -> None:

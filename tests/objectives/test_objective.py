@@ -135,6 +135,34 @@ def test_a_trial_writes_its_attributes_in_one_transaction(digits, tmp_path):
     assert stored["epochs_run"] == 3 and stored["best_metrics"]["accuracy"] == value
 
 
+def test_where_the_checkpoint_is_goes_in_the_same_write_and_a_pruned_trial_saves_none(
+    digits, tmp_path
+):
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path}/s.db")
+    commits = _write_transactions(study._storage._backend.engine)
+    saved: list[int] = []
+
+    def save(trial, checkpoint) -> dict[str, str]:
+        saved.append(trial.number)  # a store that keeps files elsewhere, writing no row
+        return {"checkpoint_at": f"trial-{trial.number}.pt"}
+
+    objective = ClassificationObjective(
+        digits, _fixed(PARAMS), ObjectiveSettings(max_epochs=3), save_checkpoint=save
+    )
+    trial = study.ask()
+    asked = len(commits)
+    objective(trial)
+    assert len(commits) - asked == 3 + 1  # was 3 + 2: the checkpoint's attribute on its own
+    assert study._storage.get_trial(trial._trial_id).user_attrs["checkpoint_at"] == "trial-0.pt"
+
+    pruning = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    pruned = pruning.ask()
+    with pytest.raises(optuna.TrialPruned):
+        objective(pruned)
+    assert saved == [trial.number]
+    assert "checkpoint_at" not in pruned.user_attrs
+
+
 class _AlwaysPrune(optuna.pruners.BasePruner):
     def prune(self, study, trial):
         return True
