@@ -14,7 +14,7 @@ from typing import Any
 import storage
 from objectives import Task, model_from_checkpoint
 from search._checkpoints import CheckpointStore
-from search._reference import BASELINE_ATTR
+from search._reference import BASELINE_ATTR, baseline_of
 from search._study import TEST_RESULTS_ATTR, load_task, open_study, stored_config
 from search.errors import ConfigError, StudyError
 
@@ -50,13 +50,14 @@ def evaluate_trials(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     chosen = list(numbers)
     if baseline:
-        baselines = [n for n, t in trials.items() if t.user_attrs.get(BASELINE_ATTR)]
-        if not baselines:
+        # An interrupted baseline's re-queued copy is the baseline once it has completed.
+        found = baseline_of(trials.values())
+        if found is None:
             raise ConfigError(
-                f"study {study_name!r} has no baseline trial; queue one with "
+                f"study {study_name!r} has no finished baseline trial; queue one with "
                 "`hpsearch run --enqueue-baseline` (or pass --trial N)"
             )
-        chosen += baselines
+        chosen.append(found.number)
     chosen = list(dict.fromkeys(chosen))
     if not chosen:
         raise ConfigError("name the trials to evaluate: --trial N (repeatable) or --baseline")

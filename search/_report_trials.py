@@ -16,7 +16,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search._reference import BASELINE_ATTR
+from search._reference import baseline_of
 
 #: Cost columns the cost-vs-quality analysis looks for among the trial user attributes.
 COST_ATTRIBUTES = ("train_seconds", "n_parameters")
@@ -150,11 +150,8 @@ def split_usable_params(frame: pd.DataFrame) -> tuple[list[str], dict[str, Any]]
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The first finished trial marked ``baseline = true``, or ``None``."""
-    for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(BASELINE_ATTR) is True and trial.state.is_finished():
-            return trial
-    return None
+    """The study's baseline trial (see :func:`search._reference.baseline_of`), or ``None``."""
+    return baseline_of(study.get_trials(deepcopy=False))
 
 
 def test_result(study: optuna.Study, trial_number: int, metric: str) -> float | None:

@@ -12,6 +12,8 @@ import search._worker as worker
 import storage
 from search._ask_tell import give_back
 from search._heartbeat import WorkerHeartbeat, recover_stale_trials
+from search._reference import baseline_of
+from search._report_trials import baseline_trial
 from search._worker import BEYOND_BUDGET_REASON, CARRIED_ATTRS, run_trials
 
 
@@ -148,3 +150,21 @@ def test_a_queued_trial_beyond_the_budget_goes_back_to_the_queue_with_its_parame
     (queued,) = study.get_trials(states=(TrialState.WAITING,))
     assert queued.system_attrs["fixed_params"] == {"x": 0.75}
     assert not study.get_trials(states=(TrialState.FAIL,))
+
+
+def test_an_interrupted_baselines_completed_copy_is_the_baseline(rdb_url, study_name):
+    study = optuna.create_study(storage=storage.open_storage(rdb_url), study_name=study_name)
+    study.enqueue_trial({"x": 0.5}, user_attrs={"baseline": True})
+    original = study.ask()
+    original.suggest_float("x", 0, 1)
+    study.tell(original, state=TrialState.FAIL)  # interrupted: its copy waits in the queue
+    worker._requeue(study, study._storage.get_trial(original._trial_id))
+    assert baseline_of(study.get_trials()).number == original.number  # failed, still named
+
+    copy = study.ask()
+    copy.suggest_float("x", 0, 1)
+    study.tell(copy, 0.7)
+
+    assert copy.user_attrs["baseline"] is True  # the copy is still the baseline
+    assert baseline_of(study.get_trials()).number == copy.number
+    assert baseline_trial(study).number == copy.number
