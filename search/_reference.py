@@ -34,4 +34,5 @@ def baseline_of(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
         t for t in trials if t.user_attrs.get(BASELINE_ATTR) is True and t.state.is_finished()
     ]
     completed = [t for t in finished if t.state == TrialState.COMPLETE]
-    return (completed or finished or [None])[0]
+    chosen = completed or finished
+    return chosen[0] if chosen else None
