@@ -18,6 +18,10 @@ write each would have left them. A finished trial refuses the write
 no parameters instead of some (its heartbeat still fails it); one that dies after has
 written all of them.
 
+What the sampler stores on the trial while it proposes (``set_trial_system_attr``: TPE's
+relative params, shared with other workers for constant liar; CMA-ES's state) is held too
+and written in the same transaction, before the parameters, as Optuna writes it before them.
+
 Journal and in-memory storages get Optuna's own calls: a write there is a log record or a
 dict entry, and nothing is gained by holding it.
 """
@@ -80,7 +84,12 @@ def _known_distributions(
         return studies[study_id].param_distribution, lock
 
 
-def write_trial_params(storage: BaseStorage, trial_id: int, params: ParamWrites) -> None:
+def write_trial_params(
+    storage: BaseStorage,
+    trial_id: int,
+    params: ParamWrites,
+    system_attrs: Mapping[str, Any] | None = None,
+) -> None:
     """Store ``params`` on the running trial ``trial_id``, in one transaction on a database.
 
     The same rows as one ``storage.set_trial_param`` per item, in order; a name the trial
@@ -91,6 +100,8 @@ def write_trial_params(storage: BaseStorage, trial_id: int, params: ParamWrites)
         storage: The study's storage (``study._storage``).
         trial_id: The trial's storage id (``trial._trial_id``).
         params: Name -> (internal value, distribution), in suggestion order.
+        system_attrs: System attributes of the trial to store in the same transaction
+            (what the sampler recorded while it proposed), as ``set_trial_system_attr``.
 
     Raises:
         ValueError: A distribution is incompatible with the one the study's other trials
@@ -98,16 +109,20 @@ def write_trial_params(storage: BaseStorage, trial_id: int, params: ParamWrites)
         optuna.exceptions.UpdateFinishedTrialError: The trial is already finished.
     """
     try:
-        _write(storage, trial_id, params)
+        _write(storage, trial_id, params, system_attrs or {})
     except _IncompatibleDistribution as exc:
         raise exc.error from None
 
 
-def _write(storage: BaseStorage, trial_id: int, params: ParamWrites) -> None:
-    if not params:
+def _write(
+    storage: BaseStorage, trial_id: int, params: ParamWrites, system_attrs: Mapping[str, Any]
+) -> None:
+    if not params and not system_attrs:
         return
     backend = rdb_backend(storage)
     if backend is None:
+        for key, attr in system_attrs.items():
+            storage.set_trial_system_attr(trial_id, key, attr)
         for position, (name, (value, distribution)) in enumerate(params.items()):
             try:
                 storage.set_trial_param(trial_id, name, value, distribution)
@@ -119,13 +134,18 @@ def _write(storage: BaseStorage, trial_id: int, params: ParamWrites) -> None:
         known = dict(cache or {})
 
     def write() -> tuple[list[str], ValueError | None]:
+        from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 
         with _create_scoped_session(backend.scoped_session) as session:
+            for key, attr in system_attrs.items():  # Optuna's upsert of one attribute
+                backend._set_trial_attr_without_commit(
+                    session, models.TrialSystemAttributeModel, trial_id, key, attr
+                )
             return _write_in_session(backend, session, trial_id, params, known)
 
-    # Names already stored are skipped, so repeating the write after a lost connection
-    # (committed or not) stores each row once.
+    # Names already stored are skipped and attributes overwritten with the same value, so
+    # repeating the write after a lost connection (committed or not) stores each row once.
     written, error = retried_on(backend, write, "writing trial parameters")
     if cache is not None:
         with lock:  # what _CachedStorage.set_trial_param records after its write
@@ -209,21 +229,32 @@ def _study_distributions(session: Any, study_id: int, names: list[str]) -> dict[
 
 
 class _HeldParams:
-    """The trial's storage, except that its ``set_trial_param`` calls are held for later."""
+    """The trial's storage, except that its ``set_trial_param`` and ``set_trial_system_attr``
+    calls are held for later."""
 
     def __init__(self, storage: BaseStorage, trial: optuna.Trial, write_before_sampling: bool):
         self.storage = storage
         self.trial = trial
         self.write_before_sampling = write_before_sampling
         self.pending: dict[str, tuple[float, BaseDistribution]] = {}
+        self.pending_system: dict[str, Any] = {}
+
+    def _writes_now(self, trial_id: int) -> bool:
+        # Optuna asks the sampler for relative params before it draws any value; until
+        # then only fixed and single-valued params are set.
+        before_sampling = self.trial._relative_params is None
+        return trial_id != self.trial._trial_id or (before_sampling and self.write_before_sampling)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if self._writes_now(trial_id):
+            self.storage.set_trial_system_attr(trial_id, key, value)
+            return
+        self.pending_system[key] = value
 
     def set_trial_param(
         self, trial_id: int, name: str, value: float, distribution: BaseDistribution
     ) -> None:
-        # Optuna asks the sampler for relative params before it draws any value; until
-        # then only fixed and single-valued params are set.
-        before_sampling = self.trial._relative_params is None
-        if trial_id != self.trial._trial_id or (before_sampling and self.write_before_sampling):
+        if self._writes_now(trial_id):
             self.storage.set_trial_param(trial_id, name, value, distribution)
             return
         cache, lock = _known_distributions(self.storage, trial_id)
@@ -271,13 +302,15 @@ def params_in_one_write(
         yield
         return
     held = _HeldParams(real, trial, write_before_sampling)
-    trial.storage = cast(BaseStorage, held)
+    # The sampler writes through the study's storage (the same object as the trial's).
+    study = trial.study
+    trial.storage = study._storage = cast(BaseStorage, held)
     try:
         yield
     except BaseException:
-        trial.storage = real
+        trial.storage = study._storage = real
         try:  # what one write per parameter would have stored before the error
-            _write(real, trial._trial_id, held.pending)
+            _write(real, trial._trial_id, held.pending, held.pending_system)
         except _IncompatibleDistribution as exc:
             _forget(trial, held.pending, exc.written)
         except Exception as exc:  # the block's error is the one to report
@@ -285,9 +318,9 @@ def params_in_one_write(
             _forget(trial, held.pending, [])
         raise
     finally:
-        trial.storage = real
+        trial.storage = study._storage = real
     try:
-        _write(real, trial._trial_id, held.pending)
+        _write(real, trial._trial_id, held.pending, held.pending_system)
     except _IncompatibleDistribution as exc:
         _forget(trial, held.pending, exc.written)
         raise exc.error from None

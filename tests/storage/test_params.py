@@ -246,3 +246,25 @@ def test_a_fixed_trial_is_left_alone():
     trial = optuna.trial.FixedTrial({"lr": 0.01})
     with params_in_one_write(trial):
         assert trial.suggest_float("lr", 1e-3, 1e-1) == 0.01
+
+
+def test_what_the_sampler_records_goes_in_the_same_write_even_after_a_refusal(rdb_url, study_name):
+    study = _study(rdb_url, study_name)
+    first = study.ask()
+    first.suggest_float("lr", 1e-4, 1e-1)
+    study.tell(first, 0.0)
+    trial, other = study.ask(), study.ask()
+    elsewhere = storage.open_storage(rdb_url)  # another process's view
+    real = study._storage
+    with pytest.raises(ValueError), params_in_one_write(trial):
+        trial.suggest_int("layers", 1, 3)
+        # What a sampler does while it proposes (TPE's relative params for constant liar).
+        study._storage.set_trial_system_attr(trial._trial_id, "sampler:state", [1, 2])
+        study._storage.set_trial_system_attr(other._trial_id, "not held", 1)
+        assert elsewhere.get_trial(other._trial_id).system_attrs == {"not held": 1}
+        assert "sampler:state" not in elsewhere.get_trial(trial._trial_id).system_attrs
+        trial.suggest_categorical("lr", ["a", "b"])  # the study has lr as a float
+    stored = elsewhere.get_trial(trial._trial_id)
+    assert stored.system_attrs["sampler:state"] == [1, 2]
+    assert stored.params == {"layers": trial.params["layers"]}
+    assert study._storage is real and trial.storage is real  # the real storage is back
