@@ -24,6 +24,16 @@ DERIVED_ATTR = "derived_space"
 """Study user attribute: ``{parameter: {"space": spec, ...statistics}}`` of fitted dims."""
 
 
+def reference_values(config: StudyConfig) -> dict[str, list[Any]]:
+    """Per parameter, the values of the ``[baseline]`` and of every ``[[known_good]]`` entry:
+    the space fitted to the data keeps them possible, so the queued reference trials run."""
+    values: dict[str, list[Any]] = {}
+    for entry in (config.baseline, *config.known_good):
+        for name, value in entry.items():
+            values.setdefault(name, []).append(value)
+    return values
+
+
 def fit_space_to_data(config: StudyConfig, task: Task) -> tuple[StudyConfig, dict[str, Any]]:
     """``config`` with the dimensions it leaves to the default fitted to ``task``'s data.
 
@@ -38,7 +48,7 @@ def fit_space_to_data(config: StudyConfig, task: Task) -> tuple[StudyConfig, dic
         config.search_space().to_mapping(),
         given=set(config.space),
         epochs=config.epochs,
-        keep=config.baseline,
+        keep=reference_values(config),
     )
     if not derived.updates:
         return config, {}
@@ -46,6 +56,7 @@ def fit_space_to_data(config: StudyConfig, task: Task) -> tuple[StudyConfig, dic
     try:
         fitted.search_space()
         fitted.baseline_params()
+        fitted.known_good_params()
     except ConfigError as exc:  # a task's derivation gave a space the config cannot use
         raise ObjectiveError(f"the space fitted to the data is not usable: {exc}") from None
     return fitted, derived.statistics

@@ -11,7 +11,7 @@ report -> prune shape, schedules and folds are shared (:mod:`objectives._objecti
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
@@ -221,12 +221,13 @@ class Task(ABC):
         *,
         given: Iterable[str],
         epochs: int,
-        keep: Mapping[str, Any],
+        keep: Mapping[str, Sequence[Any]],
     ) -> DerivedSpace:
         """Dimensions of ``space`` fitted to this task's data, with the statistics behind them.
 
         Only dimensions not in ``given`` (the user's and the preset's ``[space]``) change, and
-        every value in ``keep`` (the ``[baseline]``) stays possible. By default the learning
+        every value in ``keep`` (the ``[baseline]``'s and the ``[[known_good]]`` ones') stays
+        possible. By default the learning
         rate is bounded by the optimizers searched and the steps a trial has (see
         :func:`objectives.tasks._derive.lr_spec`).
 
@@ -234,7 +235,7 @@ class Task(ABC):
             space: The resolved space in config form (default space under the user's).
             given: Names the user set explicitly.
             epochs: The study's epoch budget per trial.
-            keep: Parameter values that must stay possible.
+            keep: Per parameter, the values that must stay possible.
         """
         derived = DerivedSpace()
         train = getattr(self, "train", None)  # a task of one's own may keep its data apart
@@ -245,7 +246,7 @@ class Task(ABC):
                 n_train=len(train),
                 batch_sizes=batch_size_values(space, self.parameters.get("batch_size", 64)),
                 epochs=epochs,
-                keep=[keep["lr"]] if "lr" in keep else [],
+                keep=keep.get("lr", ()),
             )
             if spec != dict(space["lr"]):
                 derived.add("lr", spec, statistics)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class RecurrentTask(Task):
         *,
         given: Iterable[str],
         epochs: int,
-        keep: Mapping[str, Any],
+        keep: Mapping[str, Sequence[Any]],
     ) -> DerivedSpace:
         """The learning rate as every task's, and for texts the length and vocabulary too.
 
@@ -112,13 +112,13 @@ class RecurrentTask(Task):
         if not self.data.is_text:
             return derived
         if derivable(space, given, "max_length", "categorical", "int"):
-            kept = [keep["max_length"]] if keep.get("max_length") else []
+            kept = [length for length in keep.get("max_length", ()) if length]
             choices, statistics = length_choices(self.train.lengths.numpy(), kept)
             one = len(choices) == 1
             spec: Any = choices[0] if one else {"type": "categorical", "choices": choices}
             derived.add("max_length", spec, statistics)
         if derivable(space, given, "min_freq", "int", "categorical") and self.data.token_counts:
-            kept = [keep["min_freq"]] if "min_freq" in keep else []
+            kept = list(keep.get("min_freq", ()))
             spec, statistics = min_freq_spec(space["min_freq"], self.data.token_counts, kept)
             derived.add("min_freq", spec, statistics)
         return derived

@@ -117,9 +117,9 @@ def test_few_steps_raise_adams_lowest_learning_rate():
     assert lr["high"] == 3e-2 and lr["log"] is True
     assert lr["low"] == pytest.approx(3e-3)  # at most high / 10, never below 0.2 / 3 steps
     assert derived.statistics["lr"]["fewest_steps"] == 3
-    kept = derive(task, keep={"lr": 1e-3}).updates["lr"]
+    kept = derive(task, keep={"lr": [1e-3]}).updates["lr"]
     assert kept["low"] == 1e-3  # the hand-tuned baseline's rate stays possible
-    assert "lr" not in derive(task, keep={"lr": 1e-4}).updates  # nothing left to raise
+    assert "lr" not in derive(task, keep={"lr": [1e-4]}).updates  # nothing left to raise
 
 
 def test_many_steps_keep_the_default_rates():

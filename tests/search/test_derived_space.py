@@ -71,6 +71,23 @@ def test_a_new_study_stores_the_space_its_data_supports(reviews, tmp_path):
     assert reloaded.user_attrs["hpsearch_config"]["space"] == stored
 
 
+def test_the_fitted_space_keeps_the_known_good_values_so_they_still_run(reviews, tmp_path):
+    layers = {**TINY, "known_good": [{"min_freq": 2, "max_length": 64}]}
+    url = f"sqlite:///{tmp_path}/studies.db"
+    config = search.build_config(
+        layers, {"study": "kept", "storage": url, "task": {"data": reviews}}
+    )
+    search.run_study(config, progress=False, enqueue_baseline_trial=True)
+    study = optuna.load_study(study_name="kept", storage=url)
+    stored = study.user_attrs["hpsearch_config"]["space"]
+    # Alone, the data fits min_freq to 1 and max_length to at most 20 (test above).
+    assert stored["min_freq"] == {"type": "int", "low": 1, "high": 2}
+    assert 64 in stored["max_length"]["choices"]
+    known = next(t for t in study.trials if "known_good" in t.user_attrs)
+    assert known.state == optuna.trial.TrialState.COMPLETE
+    assert (known.params["min_freq"], known.params["max_length"]) == (2, 64)
+
+
 def test_the_users_space_wins_over_the_data(reviews, tmp_path):
     config = config_for(
         reviews,
