@@ -227,9 +227,8 @@ class Task(ABC):
 
         Only dimensions not in ``given`` (the user's and the preset's ``[space]``) change, and
         every value in ``keep`` (the ``[baseline]``'s and the ``[[known_good]]`` ones') stays
-        possible. By default the learning
-        rate is bounded by the optimizers searched and the steps a trial has (see
-        :func:`objectives.tasks._derive.lr_spec`).
+        possible. By default the learning rate is bounded by the optimizers searched and the
+        steps a trial has (see :func:`objectives.tasks._derive.lr_spec`).
 
         Args:
             space: The resolved space in config form (default space under the user's).
