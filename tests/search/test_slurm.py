@@ -336,16 +336,17 @@ def test_three_workers_reach_the_budget_exactly(slurm, jobs, tmp_path, postgres_
 @pytest.mark.timeout(600)
 def test_a_requeued_task_resumes_and_nothing_is_lost_or_repeated(slurm, jobs, tmp_path, study_name):
     url = f"journal://{tmp_path}/study.log"  # a journal file, as on a cluster without a DB
-    # Epochs of this tiny model take well under a second on a quiet machine: with 8 a trial
-    # could end between the poll that saw it running and the requeue's SIGTERM (seen: two
-    # COMPLETE, nothing interrupted). Many epochs, and a requeue in the first quarter of them.
-    epochs = 40
+    # Epochs of this tiny model take ~0.07 s on a quiet machine: with 8, and even with 40, a
+    # trial could end between the poll that saw it running and the requeue's SIGTERM (seen:
+    # two COMPLETE, nothing interrupted; then a task stuck on the next trial). 200 epochs and
+    # a requeue in the first tenth of them leave seconds to spare.
+    epochs = 200
     config = _config(tmp_path, n_trials=2, epochs=epochs)
     job = _submit(tmp_path, jobs, study_name, url, "--workers", "1", "--config", str(config))
 
     def mid_trial() -> bool:
         return any(
-            t.state == TrialState.RUNNING and 0 < len(t.intermediate_values) <= epochs // 4
+            t.state == TrialState.RUNNING and 0 < len(t.intermediate_values) <= epochs // 10
             for t in _trials(study_name, url)
         )
 
