@@ -20,6 +20,10 @@ Cell = Literal["rnn", "gru", "lstm"]
 Aggregation = Literal["last", "max", "mean"]
 CharEncoderKind = Literal["cnn", "rnn"]
 Activation = Literal["relu", "tanh", "gelu"]
+NgramOrder = Literal[0, 1, 2]
+
+BIGRAM_BUCKETS = 2**16
+"""Hash buckets of a classifier's bigram weights (collisions cost little at this size)."""
 
 _TORCH_CELLS = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
@@ -220,15 +224,33 @@ def padded_steps(model: nn.Module) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    """Shape of a :class:`SequenceClassifier` (saved with its checkpoint)."""
+    """Shape of a :class:`SequenceClassifier` (saved with its checkpoint).
+
+    Attributes:
+        encoder: The recurrent encoder.
+        n_classes: Classes of the head.
+        aggregation: How the time steps become one vector: the final state, or the mean or
+            max over the steps.
+        ngrams: A linear bag-of-n-grams term added to the class logits ("wide and deep"):
+            0 none, 1 one weight per word and class, 2 also one per hashed word bigram
+            (:data:`BIGRAM_BUCKETS`). What a TF-IDF + logistic regression learns comes
+            from this term, and the recurrent part learns what n-grams miss; token inputs only.
+    """
 
     encoder: EncoderConfig
     n_classes: int
     aggregation: Aggregation = "last"
+    ngrams: NgramOrder = 0
 
     def __post_init__(self) -> None:
         _check_choice("aggregation", self.aggregation, get_args(Aggregation))
         _check_at_least("n_classes", self.n_classes, 2)
+        _check_choice("ngrams", self.ngrams, get_args(NgramOrder))
+        if self.ngrams and self.encoder.vocabulary_size == 0:
+            raise ObjectiveError(
+                "ngrams needs token inputs (text data), but this data has float features; "
+                "leave ngrams out of the space"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so checkpoints load with ``torch.load(weights_only=True)``."""
@@ -238,12 +260,14 @@ class ClassifierConfig:
     def from_dict(cls, values: dict[str, Any]) -> ClassifierConfig:
         """Inverse of :meth:`to_dict`."""
         encoder = EncoderConfig(**values["encoder"])
-        rest = {f.name: values[f.name] for f in fields(cls) if f.name != "encoder"}
-        return cls(encoder=encoder, **rest)
+        # Checkpoints from before a field existed leave it out: it takes its default.
+        rest = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        return cls(**{**rest, "encoder": encoder})
 
 
 class SequenceClassifier(nn.Module):
-    """A recurrent encoder, an aggregation over time steps, and a linear classifier."""
+    """A recurrent encoder, an aggregation over time steps, and a linear classifier
+    (plus, with ``ngrams``, a linear term over the text's words and bigrams)."""
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
@@ -251,6 +275,13 @@ class SequenceClassifier(nn.Module):
         self.encoder = RecurrentEncoder(config.encoder)
         self.dropout = nn.Dropout(config.encoder.dropout)
         self.head = nn.Linear(config.encoder.output_size, config.n_classes)
+        self.ngram_weights: nn.EmbeddingBag | None = None
+        if config.ngrams:
+            rows = config.encoder.vocabulary_size + (BIGRAM_BUCKETS if config.ngrams == 2 else 0)
+            self.ngram_weights = nn.EmbeddingBag(rows, config.n_classes, mode="sum", padding_idx=0)
+            # From zero, as a logistic regression starts: random weights per n-gram would
+            # be noise summed over every word of the text.
+            nn.init.zeros_(self.ngram_weights.weight)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class logits ``[B, C]`` for a padded batch (see :meth:`RecurrentEncoder.forward`)."""
@@ -264,7 +295,23 @@ class SequenceClassifier(nn.Module):
                 pooled = (outputs * mask).sum(1) / mask.sum(1).clamp(min=1)
             else:
                 pooled = outputs.masked_fill(~mask, float("-inf")).amax(1)
-        return self.head(self.dropout(pooled))  # [B, C]
+        logits = self.head(self.dropout(pooled))  # [B, C]
+        if self.ngram_weights is not None:
+            logits = logits + self.ngram_weights(self._ngram_ids(inputs))
+        return logits
+
+    def _ngram_ids(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` token ids to ``[B, T or 2T - 1]`` n-gram rows (0, padding, is skipped).
+
+        Words are their own rows; a bigram hashes to one of :data:`BIGRAM_BUCKETS` rows after
+        the vocabulary's. Fixed shapes and no host reads, so CUDA graphs can capture it.
+        """
+        if self.config.ngrams == 1 or inputs.shape[1] < 2:
+            return inputs
+        first, second = inputs[:, :-1], inputs[:, 1:]  # [B, T - 1] each
+        hashed = (first * 1_000_003 + second) % BIGRAM_BUCKETS + self.config.encoder.vocabulary_size
+        bigrams = torch.where(second > 0, hashed, torch.zeros_like(hashed))  # none into padding
+        return torch.cat([inputs, bigrams], dim=1)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from objectives._metrics import MetricAccumulator
-from objectives._models import Activation, Aggregation, Cell, CharEncoderKind
+from objectives._models import Activation, Aggregation, Cell, CharEncoderKind, NgramOrder
 from objectives._schedules import ScheduleConfig, SchedulerName
 from objectives._training import OptimizerConfig, OptimizerName, evaluate
 from objectives.data import SequenceSplit, SplitSettings, concat_splits
@@ -107,6 +107,7 @@ TRAINING_PARAMETERS: dict[str, Any] = {
 PARAMETER_CHOICES: dict[str, tuple[Any, ...]] = {
     "cell": get_args(Cell),
     "aggregation": get_args(Aggregation),
+    "ngrams": get_args(NgramOrder),
     "optimizer": get_args(OptimizerName),
     "bidirectional": (False, True),
     "char_encoder": get_args(CharEncoderKind),

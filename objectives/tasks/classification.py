@@ -36,7 +36,7 @@ from objectives.tasks._spaces import encoder_space, optimizer_space
 
 CLASSIFICATION_PARAMETERS: dict[str, Any] = {
     **ENCODER_PARAMETERS,
-    **field_defaults(ClassifierConfig, ["aggregation"]),
+    **field_defaults(ClassifierConfig, ["aggregation", "ngrams"]),
     **TRAINING_PARAMETERS,
     **TEXT_PARAMETERS,
 }
@@ -62,6 +62,8 @@ class ClassificationTask(RecurrentTask):
         if config.data not in BUILTIN_DATASETS:  # text: the vocabulary and length are searched
             space["min_freq"] = {"type": "int", "low": 1, "high": 5}
             space["max_length"] = {"type": "categorical", "choices": [64, 128, 256]}
+            # A linear term over words and bigrams next to the recurrent model's pooling.
+            space["ngrams"] = {"type": "categorical", "choices": [0, 2]}
         # Classification keeps the foundation's space (studies resumed across versions stay
         # comparable); its presets add the schedule dimensions in their [space].
         return vector_space(config, space)
@@ -93,6 +95,7 @@ class ClassificationTask(RecurrentTask):
             encoder=self.encoder_config(p),
             n_classes=len(self.label_names),
             aggregation=p["aggregation"],
+            ngrams=p["ngrams"],
         )
         return self.init_embeddings(SequenceClassifier(config), p)
 

@@ -44,3 +44,60 @@ def test_bad_shapes_are_rejected_with_the_value():
         EncoderConfig(hidden_size=0, vocabulary_size=5)
     with pytest.raises(ObjectiveError, match="aggregation 'sum'"):
         ClassifierConfig(EncoderConfig(vocabulary_size=5), n_classes=2, aggregation="sum")  # type: ignore[arg-type]
+
+
+def _ngram_classifier(ngrams: int) -> SequenceClassifier:
+    torch.manual_seed(0)
+    encoder = EncoderConfig(cell="gru", hidden_size=4, embedding_dim=4, vocabulary_size=20)
+    return SequenceClassifier(ClassifierConfig(encoder, n_classes=2, ngrams=ngrams))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ngrams", [1, 2])
+def test_the_ngram_term_reads_no_padding(ngrams):
+    model = _ngram_classifier(ngrams)
+    assert model.ngram_weights is not None
+    torch.nn.init.normal_(model.ngram_weights.weight)  # trained weights, not the zero start
+    model.eval()
+    short = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+    long = model(torch.tensor([[5, 6, 7, 0, 0, 0]]), torch.tensor([3]))
+    torch.testing.assert_close(short, long)
+
+
+def test_bigrams_tell_apart_texts_with_the_same_words():
+    # "9 4" is one class, "4 9" the other: the same bag of words, so only the order tells.
+    texts = torch.tensor([[9, 4], [4, 9]] * 8)
+    labels = torch.tensor([0, 1] * 8)
+    lengths = torch.full((16,), 2)
+
+    def trained_accuracy(ngrams: int) -> float:
+        model = _ngram_classifier(ngrams)
+        # Only the n-gram term learns: the recurrent part's logits stay zero.
+        torch.nn.init.zeros_(model.head.weight)
+        torch.nn.init.zeros_(model.head.bias)
+        assert model.ngram_weights is not None
+        optimizer = torch.optim.Adam(model.ngram_weights.parameters(), lr=0.1)
+        for _ in range(50):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(texts, lengths), labels).backward()
+            optimizer.step()
+        return float((model(texts, lengths).argmax(-1) == labels).float().mean())
+
+    assert trained_accuracy(2) == 1.0
+    assert trained_accuracy(1) == 0.5  # words alone cannot: equal logits, class 0 for both
+
+
+def test_the_ngram_term_starts_at_zero_and_old_checkpoints_load_without_it():
+    model = _ngram_classifier(2)
+    assert model.ngram_weights is not None
+    assert model.ngram_weights.weight.abs().sum() == 0  # what a logistic regression starts from
+    saved = model.config.to_dict()
+    assert ClassifierConfig.from_dict(saved) == model.config
+    del saved["ngrams"]  # written before the term existed
+    assert ClassifierConfig.from_dict(saved).ngrams == 0
+
+
+def test_ngrams_need_token_inputs_and_an_order_of_0_1_or_2():
+    with pytest.raises(ObjectiveError, match="ngrams needs token inputs"):
+        ClassifierConfig(EncoderConfig(n_features=8), n_classes=2, ngrams=2)
+    with pytest.raises(ObjectiveError, match="ngrams 3 is not accepted; accepted: 0, 1, 2"):
+        ClassifierConfig(EncoderConfig(vocabulary_size=5), n_classes=2, ngrams=3)  # type: ignore[arg-type]
