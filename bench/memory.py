@@ -18,6 +18,8 @@ workers map it); then ``--workers`` workers at once without the cache, on a cold
 (one encodes, the others wait and map) and on a warm one.
 
     nice -n 10 python bench/memory.py --data ../shared/datasets/imdb/train.csv.gz --workers 4
+    nice -n 10 python bench/memory.py --data ../shared/datasets/conll2003_en/eng.train.gz \
+        --task ner --max-length 128 --workers 4
 """
 
 from __future__ import annotations
@@ -57,23 +59,27 @@ def _mapped_pss(folder: str, pid: str = "self") -> int:
     return total
 
 
-def worker(data: str, max_length: int) -> None:
-    """Load ``data``, report memory as one JSON line, hold it until stdin closes."""
+def worker(data: str, max_length: int, task: str) -> None:
+    """Load ``data`` for ``task``, report memory as one JSON line, hold it until stdin closes."""
     # What a loader may import (tables, stratified splits) counts as imports, not data.
     import pandas  # noqa: F401
     import sklearn.model_selection  # noqa: F401
     import torch
 
-    from objectives import load_classification_data
+    from objectives import load_classification_data, load_tagging_data
 
     after_imports = _rollup()
     started = time.perf_counter()
-    loaded = load_classification_data(data, max_length=max_length)
+    if task == "classification":
+        loaded = load_classification_data(data, max_length=max_length)
+    else:
+        loaded = load_tagging_data(data, kind=task, max_length=max_length)
     seconds = time.perf_counter() - started
     tensors = [
-        getattr(getattr(loaded, split), name)
+        tensor
         for split in ("train", "validation", "test")
-        for name in ("inputs", "lengths", "labels")
+        for name in ("inputs", "lengths", "labels", "chars")  # chars: taggers only
+        if (tensor := getattr(getattr(loaded, split), name)) is not None
     ]
     checksum = sum(int(torch.as_tensor(t).sum()) for t in tensors)  # every page, once
     record = {
@@ -89,7 +95,7 @@ def worker(data: str, max_length: int) -> None:
     sys.stdin.read()  # hold the data until the parent has read every worker
 
 
-def _run(n: int, data: str, max_length: int, source: Path, cache: str) -> list[dict[str, float]]:
+def _run(n: int, args: argparse.Namespace, source: Path, cache: str) -> list[dict[str, float]]:
     """``n`` workers at once; their records once all of them hold the data."""
     env = {
         **os.environ,
@@ -98,7 +104,7 @@ def _run(n: int, data: str, max_length: int, source: Path, cache: str) -> list[d
         "HPSEARCH_CACHE_DIR": cache,
     }
     command = [sys.executable, str(ROOT / "bench" / "memory.py"), "--worker"]
-    command += ["--data", data, "--max-length", str(max_length)]
+    command += ["--data", args.data, "--max-length", str(args.max_length), "--task", args.task]
     processes = [
         subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _ in range(n)
@@ -145,12 +151,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/imdb/train.csv.gz"))
     parser.add_argument("--max-length", type=int, default=400)
+    parser.add_argument(
+        "--task",
+        choices=("classification", "ner", "pos"),
+        default="classification",
+        help="how the data is loaded (ner / pos: tagged sentences, with character ids)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="workers at once on the host")
     parser.add_argument("--baseline-source", type=Path, help="tree of the older code")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.data, args.max_length)
+        worker(args.data, args.max_length, args.task)
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="hpsearch-memory-") as folder:
@@ -169,11 +181,14 @@ def main() -> None:
         ]
         one_worker_data = 0.0
         for name, n, source, cache_dir in cases:
-            records = _run(n, args.data, args.max_length, source, cache_dir)
+            records = _run(n, args, source, cache_dir)
             one_worker_data = one_worker_data or records[0]["tensor_bytes"]
             rows.append(_row(name, records, one_worker_data))
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\ndata {args.data}, max_length {args.max_length}; ratios are to one worker's tensors")
+    print(
+        f"\ndata {args.data} ({args.task}), max_length {args.max_length}; "
+        "ratios are to one worker's tensors"
+    )
     header = (
         f"{'case':<34} {'peak MiB':>9} {'peak/t':>7} {'growth/t':>9} {'host data MiB':>14} "
         f"{'host/t':>7} {'load s':>7}"
