@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from cli_helpers import hpsearch
 from sklearn.datasets import load_digits, load_iris
+
+from objectives._models import BIGRAM_BUCKETS
 
 TINY = ["--n-trials", "1", "--epochs", "1", "--no-progress", "--seed", "0"]
 
@@ -91,3 +95,35 @@ def test_a_tagger_answers_a_tag_per_token(tmp_path, monkeypatch, capsys):
     assert [len(line.split()) for line in lines] == [5, 0, 4]  # a tag per token; blank stays
     tags = {"B-PER", "I-PER", "B-LOC", "I-LOC", "O"}
     assert set(" ".join(lines).split()) <= tags
+
+
+def test_a_text_model_with_the_ngram_term_saves_and_predicts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    words = {"pos": "a great fun film", "neg": "an awful dull film"}
+    rows = [{"text": f"{words[label]} {i}", "label": label} for i in range(30) for label in words]
+    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
+    url = f"sqlite:///{tmp_path}/p.db"
+    n_parameters = {}
+    for order in (0, 2):
+        (tmp_path / f"ngrams{order}.toml").write_text(
+            f'study = "text{order}"\n[task]\nname = "classification"\ndata = "reviews.csv"\n'
+            f"[space]\nngrams = {order}\n"
+        )
+        code, _, err = hpsearch(
+            capsys, "run", "--config", f"ngrams{order}.toml", "--storage", url, *TINY
+        )
+        assert code == 0, err
+        code, out, err = hpsearch(
+            capsys, "best", "--study", f"text{order}", "--storage", url, "--json"
+        )
+        assert code == 0, err
+        n_parameters[order] = json.loads(out)["user_attrs"]["n_parameters"]
+    # Same seed, same sampled shape: the bigram model has one weight per class for every
+    # word and every bigram bucket more.
+    assert n_parameters[2] - n_parameters[0] > 2 * BIGRAM_BUCKETS
+    (tmp_path / "new.txt").write_text("a great fun film\nan awful film never seen\n")
+    code, out, err = hpsearch(
+        capsys, "predict", "--study", "text2", "--storage", url, "--input", "new.txt"
+    )
+    assert code == 0, err
+    assert len(out.splitlines()) == 2 and set(out.splitlines()) <= {"pos", "neg"}
