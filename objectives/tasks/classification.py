@@ -24,6 +24,7 @@ from objectives.data import (
 )
 from objectives.errors import ObjectiveError
 from objectives.tasks._base import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults
+from objectives.tasks._derive import spec_values
 from objectives.tasks._pretrained import vector_space
 from objectives.tasks._recurrent import (
     ENCODER_PARAMETERS,
@@ -67,6 +68,21 @@ class ClassificationTask(RecurrentTask):
         # Classification keeps the foundation's space (studies resumed across versions stay
         # comparable); its presets add the schedule dimensions in their [space].
         return vector_space(config, space)
+
+    @classmethod
+    def check_space(cls, config: TaskConfig, space: Mapping[str, Any]) -> None:
+        """Also refuse word-level settings on the built-in float-feature data (no words)."""
+        super().check_space(config, space)
+        if config.data not in BUILTIN_DATASETS:
+            return
+        for name in ("ngrams", "word_dropout"):
+            spec = space.get(name, 0)
+            values = spec_values(spec) or [spec.get("high", 0)]  # a range: its top
+            if any(values):
+                raise ObjectiveError(
+                    f"space.{name} needs token inputs (text data), but {config.data!r} has "
+                    f"float features; leave {name} out of the space or use text data"
+                )
 
     @classmethod
     def load(cls, config: TaskConfig, split: SplitSettings) -> Task:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from cli_helpers import hpsearch
 
 from search import ConfigError, build_config, load_config
 
@@ -146,3 +147,24 @@ def test_cuda_graphs_setting_reads_from_every_format_and_is_stored(tmp_path, nam
     assert config.to_dict()["cuda_graphs"] == mode
     with pytest.raises(ConfigError, match="cuda_graphs 'sometimes' is not accepted"):
         load_config(tmp_path / name, cuda_graphs="sometimes")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["2", '{type = "categorical", choices = [0, 2]}', '{type = "float", low = 0.0, high = 0.2}'],
+)
+def test_word_level_settings_on_the_digits_are_a_usage_error_before_any_trial(
+    tmp_path, capsys, spec
+):
+    name = "word_dropout" if "float" in spec else "ngrams"
+    (tmp_path / "c.toml").write_text(f"[space]\n{name} = {spec}\n")
+    url = f"sqlite:///{tmp_path}/s.db"
+    code, _, err = hpsearch(
+        capsys, "run", "--config", str(tmp_path / "c.toml"), "--storage", url, "--no-progress"
+    )
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"error: space.{name} needs token inputs (text data), but 'digits' has float "
+        f"features; leave {name} out of the space or use text data"
+    ]
+    assert optuna.get_all_study_summaries(url) == []  # nothing was created, nothing ran
