@@ -306,9 +306,9 @@ class SequenceClassifier(nn.Module):
         Words are their own rows; a bigram hashes to one of :data:`BIGRAM_BUCKETS` rows after
         the vocabulary's. Fixed shapes and no host reads, so CUDA graphs can capture it.
         """
-        if self.config.ngrams == 1 or inputs.shape[1] < 2:
+        if self.config.ngrams == 1:
             return inputs
-        first, second = inputs[:, :-1], inputs[:, 1:]  # [B, T - 1] each
+        first, second = inputs[:, :-1], inputs[:, 1:]  # [B, T - 1] each (empty when T is 1)
         hashed = (first * 1_000_003 + second) % BIGRAM_BUCKETS + self.config.encoder.vocabulary_size
         bigrams = torch.where(second > 0, hashed, torch.zeros_like(hashed))  # none into padding
         return torch.cat([inputs, bigrams], dim=1)

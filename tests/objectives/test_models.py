@@ -61,6 +61,8 @@ def test_the_ngram_term_reads_no_padding(ngrams):
     short = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
     long = model(torch.tensor([[5, 6, 7, 0, 0, 0]]), torch.tensor([3]))
     torch.testing.assert_close(short, long)
+    one_word = model(torch.tensor([[5]]), torch.tensor([1]))  # no bigram at all
+    torch.testing.assert_close(one_word, model(torch.tensor([[5, 0]]), torch.tensor([1])))
 
 
 def test_bigrams_tell_apart_texts_with_the_same_words():

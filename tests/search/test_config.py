@@ -150,13 +150,16 @@ def test_cuda_graphs_setting_reads_from_every_format_and_is_stored(tmp_path, nam
 
 
 @pytest.mark.parametrize(
-    "spec",
-    ["2", '{type = "categorical", choices = [0, 2]}', '{type = "float", low = 0.0, high = 0.2}'],
+    ("name", "spec"),
+    [
+        ("ngrams", "2"),
+        ("ngrams", '{type = "categorical", choices = [0, 2]}'),
+        ("word_dropout", '{type = "float", low = 0.0, high = 0.2}'),
+    ],
 )
 def test_word_level_settings_on_the_digits_are_a_usage_error_before_any_trial(
-    tmp_path, capsys, spec
+    tmp_path, capsys, name, spec
 ):
-    name = "word_dropout" if "float" in spec else "ngrams"
     (tmp_path / "c.toml").write_text(f"[space]\n{name} = {spec}\n")
     url = f"sqlite:///{tmp_path}/s.db"
     code, _, err = hpsearch(
