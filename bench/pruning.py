@@ -18,9 +18,11 @@ Strategies (``--strategies``, comma separated): ``random`` (baseline, always run
 (TPE, no pruning), ``old`` (TPE with Optuna's 10 start-up trials + median 5/2, the previous
 default), ``median``, ``percentile`` (25th), ``sh`` (successive halving), ``sh4``
 (successive halving, reduction 4), ``hyperband``, ``patient`` (successive halving that
-waits 1 epoch without improvement), and ``default`` (whatever ``hpsearch`` builds when the
-config names no pruner). All but ``old`` take their start-up/warm-up from the study's budget
-(search/_budget.py), as ``hpsearch`` does.
+waits 1 epoch without improvement), ``sh_es`` (successive halving, and early stopping
+after ``--early-stopping`` epochs without a better value: ``early_stopping`` in a config),
+and ``default`` (whatever ``hpsearch`` builds when the config names no pruner). All but
+``old`` take their start-up/warm-up from the study's budget (search/_budget.py), as
+``hpsearch`` does.
 
 Usage:
     python bench/pruning.py                                   # digits, 20 x 10, seeds 0,1
@@ -58,6 +60,7 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "sh4": ({"name": "tpe"}, {"name": "successive_halving", "reduction_factor": 4}),
     "hyperband": ({"name": "tpe"}, {"name": "hyperband"}),
     "patient": ({"name": "tpe"}, {"name": "successive_halving"}),
+    "sh_es": ({"name": "tpe"}, {"name": "successive_halving"}),
     "default": ({"name": "tpe"}, None),
 }
 
@@ -119,6 +122,7 @@ def run_strategy(name: str, seed: int, args: argparse.Namespace, data: Any) -> C
         seed=seed,
         device="cpu",
         cuda_graphs="off",
+        early_stopping=args.early_stopping if name == "sh_es" else 0,
     )
     objective = TaskObjective(task, config.search_space().suggest, settings)
     study = optuna.create_study(
@@ -158,6 +162,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="Epochs per trial [10].")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--metric", default="accuracy")
+    parser.add_argument(
+        "--early-stopping", type=int, default=3, help="Patience of the sh_es strategy [3]."
+    )
     parser.add_argument("--strategies", default="old,median,sh")
     parser.add_argument("--save", help="Write every trial's learning curve to this JSON file.")
     args = parser.parse_args()

@@ -71,6 +71,9 @@ class ObjectiveSettings:
         stop_requested: Polled at each epoch boundary; true stops the trial there.
         on_epoch: Called after each epoch with the trial number, the epoch (1-based), the
             trial's epoch count and that epoch's validation metrics (progress display).
+        early_stopping: End a trial, complete, once this many epochs in a row brought no
+            better validation value than its best (0: off); its value and model are its
+            best epoch's, as when it runs to the end.
         runs_to_end: Trials that are never pruned (their epochs are still reported): the
             queued reference points a search is compared with, such as a hand-tuned
             baseline, whose early epochs may trail a less regularized configuration's.
@@ -82,6 +85,7 @@ class ObjectiveSettings:
     device: str = "cpu"
     folds: int = 1
     cuda_graphs: GraphMode = "auto"
+    early_stopping: int = 0
     stop_requested: Callable[[], bool] = field(default=lambda: False, compare=False)
     on_epoch: EpochCallback = field(default=lambda *_: None, compare=False)
     runs_to_end: Callable[[optuna.trial.BaseTrial], bool] = field(
@@ -98,6 +102,10 @@ class ObjectiveSettings:
             raise ObjectiveError(f"epochs must be at least 1, but got {self.max_epochs}.")
         if self.folds < 1:
             raise ObjectiveError(f"folds must be at least 1, but got folds={self.folds}.")
+        if self.early_stopping < 0:
+            raise ObjectiveError(
+                f"early_stopping must be 0 (off) or more epochs, but got {self.early_stopping}."
+            )
         check_graph_mode(self.cuda_graphs)
         if self.cuda_graphs == "on" and torch.device(self.device).type != "cuda":
             raise ObjectiveError(
@@ -229,6 +237,7 @@ class TaskObjective:
             on_epoch=lambda epoch, scalars: settings.on_epoch(
                 trial.number, epoch + 1, epochs, scalars
             ),
+            patience=settings.early_stopping,
         )
         n_parameters = count_parameters(runs[0].model)
         # Every attribute of the trial at its end, where its checkpoint is too, in one storage
@@ -286,6 +295,8 @@ class TaskObjective:
             attrs["pruned_at_epoch"] = result.pruned_at
             return attrs
         assert result.best is not None
+        if result.stopped_early_at is not None:
+            attrs["stopped_early_at_epoch"] = result.stopped_early_at
         best = dict(result.best)
         per_type = best.pop("per_type_f1", None)
         if per_type is not None:

@@ -59,6 +59,8 @@ class TrialResult:
         seconds: Training time.
         graph_status: The ``cuda_graphs`` user attribute.
         pruned_at: The epoch the trial was pruned at, if it was.
+        stopped_early_at: The epoch early stopping ended training at (the trial is complete,
+            with its best epoch), if it did.
         failure: Why training stopped early (diverged, interrupted), if it did.
     """
 
@@ -69,6 +71,7 @@ class TrialResult:
     seconds: float = 0.0
     graph_status: str = ""
     pruned_at: int | None = None
+    stopped_early_at: int | None = None
     failure: TrialDiverged | TrialInterrupted | None = None
 
     @property
@@ -92,13 +95,15 @@ def train_trial(
     report: ReportFn,
     stop_requested: Callable[[], bool],
     on_epoch: Callable[[int, Mapping[str, float]], object] = lambda *_: None,
+    patience: int = 0,
 ) -> TrialResult:
     """Train ``runs`` (one model, or one per fold) for up to ``epochs`` epochs.
 
     Each epoch trains every run, scores its validation split, averages the folds, keeps the
     best epoch's state, tells ``on_epoch`` (progress) and asks ``report`` whether to stop. A
     non-finite loss or a stop request ends training early with :attr:`TrialResult.failure`
-    set.
+    set. With ``patience`` (early stopping), training also ends once that many epochs in a
+    row brought no better validation value; the trial is then complete, with its best epoch.
     """
     result = TrialResult(fold_values=[[] for _ in runs])
     sign = -1.0 if metric == "loss" else 1.0
@@ -121,6 +126,10 @@ def train_trial(
                 result.best_state = copy.deepcopy({k: v.cpu() for k, v in state.items()})
             if report(value, epoch):
                 result.pruned_at = epoch
+                break
+            stale = epoch - int(result.best["epoch"])
+            if patience and stale >= patience and epoch + 1 < epochs:
+                result.stopped_early_at = epoch
                 break
     except (TrialDiverged, TrialInterrupted) as exc:
         result.failure = exc

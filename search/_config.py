@@ -51,6 +51,7 @@ _TOP_KEYS = (
     "objective",
     "keep_checkpoints",
     "folds",
+    "early_stopping",
     "cuda_graphs",
     "task",
     "sampler",
@@ -179,6 +180,10 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
         config.device = _check_device(str(merged["device"]))
     if "folds" in merged:
         config.folds = _number("folds", merged["folds"], integer=True, minimum=1)
+    if "early_stopping" in merged:
+        config.early_stopping = _number(
+            "early_stopping", merged["early_stopping"], integer=True, minimum=0
+        )
     if "cuda_graphs" in merged:
         config.cuda_graphs = _check_graph_mode(merged["cuda_graphs"])
 

@@ -341,6 +341,7 @@ def run_study(
         seed=config.seed,
         device=resolve_device(config.device),
         folds=config.folds,
+        early_stopping=config.early_stopping,
         cuda_graphs=config.cuda_graphs,
         stop_requested=stop,
         runs_to_end=is_reference_trial,

@@ -87,6 +87,8 @@ class StudyConfig(_Derived):
     direction: list[str] = field(default_factory=lambda: ["maximize"])
     keep_checkpoints: int = 3
     folds: int = 1
+    early_stopping: int = 0
+    """Epochs without a better validation value after which a trial ends, complete (0: off)."""
     cuda_graphs: GraphMode = "auto"
     task: TaskConfig = field(default_factory=TaskConfig)
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
@@ -201,6 +203,7 @@ class StudyConfig(_Derived):
             "direction": list(self.direction),
             "keep_checkpoints": self.keep_checkpoints,
             "folds": self.folds,
+            "early_stopping": self.early_stopping,
             "cuda_graphs": self.cuda_graphs,
             "task": dict(vars(self.task)),
             "sampler": dict(self.sampler),

@@ -95,6 +95,14 @@ def run_command(
             "--folds", help="k-fold cross-validation per trial; 1 is off [default: config, else 1]."
         ),
     ] = None,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option(
+            "--early-stopping",
+            help="End a trial once this many epochs in a row brought no better validation "
+            "value (it completes with its best epoch); 0 is off [default: config, else 0].",
+        ),
+    ] = None,
     tag_column: Annotated[
         str | None,
         typer.Option(
@@ -183,6 +191,7 @@ def run_command(
         preset=preset,
         objective=objective,
         folds=folds,
+        early_stopping=early_stopping,
         tag_column=tag_column,
         data_format=data_format,
         study=study,

@@ -179,3 +179,35 @@ def test_a_trial_that_runs_to_end_is_reported_but_never_pruned(digits):
     assert reference.state == optuna.trial.TrialState.COMPLETE
     assert sorted(reference.intermediate_values) == [0, 1, 2]
     assert other.state == optuna.trial.TrialState.PRUNED and other.last_step == 0
+
+
+def test_early_stopping_ends_a_stalled_trial_complete_with_its_best_epoch(digits):
+    # A learning rate too small to change a prediction: no epoch after the first is better.
+    stalled = {**PARAMS, "lr": 1e-12}
+    study = optuna.create_study(direction="maximize")
+    settings = ObjectiveSettings(max_epochs=10, early_stopping=2)
+    study.optimize(ClassificationObjective(digits, _fixed(stalled), settings), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [0, 1, 2]
+    assert trial.user_attrs["epochs_run"] == 3
+    assert trial.user_attrs["stopped_early_at_epoch"] == 2
+    assert trial.user_attrs["best_epoch"] == 0
+    assert trial.value == trial.intermediate_values[0]
+
+
+def test_early_stopping_off_or_patient_enough_runs_every_epoch(digits):
+    stalled = {**PARAMS, "lr": 1e-12}
+    # 2: the third stale epoch is the last anyway; 3: it comes before 3 stale epochs pass.
+    for patience in (0, 2, 3):
+        study = optuna.create_study(direction="maximize")
+        settings = ObjectiveSettings(max_epochs=3, early_stopping=patience)
+        study.optimize(ClassificationObjective(digits, _fixed(stalled), settings), n_trials=1)
+        trial = study.trials[0]
+        assert trial.user_attrs["epochs_run"] == 3
+        assert "stopped_early_at_epoch" not in trial.user_attrs
+
+
+def test_negative_early_stopping_is_refused():
+    with pytest.raises(ObjectiveError, match="early_stopping must be 0 \\(off\\) or more"):
+        ObjectiveSettings(early_stopping=-1)

@@ -183,6 +183,7 @@ def _config_defaults() -> dict[str, str]:
         "--task": task.name,
         "--data": task.data,
         "--folds": str(study.folds),
+        "--early-stopping": str(study.early_stopping),
         "--format": task.format,
         "--text-column": task.text_column,
         "--label-column": task.label_column,

@@ -91,6 +91,8 @@ def test_two_objectives_default_to_no_pruning_and_infer_directions():
             "Optuna does not prune multi-objective studies",
         ),
         ({"n_trials": 0}, "n_trials must be at least 1, but got 0"),
+        ({"early_stopping": -1}, "early_stopping must be at least 0, but got -1"),
+        ({"early_stopping": 2.5}, "early_stopping must be a whole number, but got 2.5"),
         (
             {"task": {"validation_fraction": 1.2}},
             "task.validation_fraction must be between 0 and 1, but got 1.2",

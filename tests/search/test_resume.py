@@ -168,3 +168,27 @@ def test_export_refuses_an_unknown_extension(tiny, capsys, sqlite_url, study_nam
     code, _, err = hpsearch(capsys, "best", *names, "--export", "best.ini")
     assert code == 2 and "has extension '.ini'; accepted: .toml, .yaml, .yml, .json" in err
     assert not (tiny / "best.ini").exists()
+
+
+def test_early_stopping_is_stored_with_the_study_and_every_worker_applies_it(
+    tiny, capsys, sqlite_url, study_name
+):
+    # A learning rate too small to change a prediction: every epoch after the first is stale.
+    (tiny / "stalled.toml").write_text(tiny_config(n_trials=1, epochs=8) + "lr = 1e-12\n")
+    names = ["--study", study_name, "--storage", sqlite_url]
+    code, _, err = hpsearch(
+        capsys, "run", "-c", "stalled.toml", *names, "--early-stopping", "1", "--no-progress"
+    )
+    assert code == 0, err
+    assert _stored(sqlite_url, study_name)["early_stopping"] == 1
+
+    # A worker told nothing about it reads it from the study.
+    code, _, err = hpsearch(capsys, "worker", *names, "--n-trials", "2", "--update-config")
+    assert code == 0, err
+    trials = optuna.load_study(study_name=study_name, storage=sqlite_url).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.user_attrs["epochs_run"] for t in trials] == [2, 2]
+    assert [t.user_attrs["stopped_early_at_epoch"] for t in trials] == [1, 1]
+
+    code, _, err = hpsearch(capsys, "run", *names, "--early-stopping", "3", "--no-progress")
+    assert code == 2 and "early_stopping 1 -> 3" in err, err
