@@ -16,6 +16,7 @@ each, and the ratios (study / baseline). Usage, from anywhere:
 
     nice -n 10 python bench/quality.py --corpora trec,sms_spam --budget 60
     python bench/quality.py --corpora trec --budget 12 --max-examples 500      # a quick run
+    python bench/quality.py --corpora trec --seeds 0,1,2     # + mean +- std over the seeds
 
 The study runs on the CPU with the threads ``hpsearch run`` would choose.
 """
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -238,6 +240,7 @@ def run_corpus(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
 
 _COLUMNS = (
     ("corpus", "corpus", "{}"),
+    ("seed", "seed", "{}"),
     ("metric", "metric", "{}"),
     ("n_train", "train", "{}"),
     ("n_test", "test", "{}"),
@@ -295,6 +298,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "imdb and conll2003 5000, the others all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the studies and the cuts")
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated seeds, one run of each corpus per seed, then the mean +- std "
+        "of each side and of their paired difference (default: --seed alone)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temp folder")
     args = parser.parse_args(argv)
     unknown = [name for name in args.corpora.split(",") if name not in CORPORA]
@@ -308,7 +317,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--max-examples must be at least 10, but got {args.max_examples}")
     if not args.datasets.is_dir():
         parser.error(f"--datasets: {args.datasets} is not a folder")
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated whole numbers, but got {args.seeds!r}")
     return args
+
+
+def format_seed_summary(rows: list[dict[str, Any]]) -> str:
+    """Per corpus over its seeds: mean +- std of study and baseline test, and of the
+    paired difference (same seed, same splits), with the seeds the study won."""
+    lines = [
+        "| corpus | seeds | study test | baseline test | study - baseline | study ahead |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for corpus in dict.fromkeys(row["corpus"] for row in rows):
+        done = [r for r in rows if r["corpus"] == corpus and r.get("study_test") is not None]
+        if not done:
+            continue
+        study = [r["study_test"] for r in done]
+        base = [r["baseline_test"] for r in done]
+        diff = [a - b for a, b in zip(study, base, strict=True)]
+        cells = [_mean_std(study), _mean_std(base), _mean_std(diff, signed=True)]
+        ahead = sum(d > 0 for d in diff)
+        lines.append(f"| {corpus} | {len(done)} | {' | '.join(cells)} | {ahead}/{len(done)} |")
+    return "\n".join(lines)
+
+
+def _mean_std(values: list[float], *, signed: bool = False) -> str:
+    mean = statistics.fmean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:{'+' if signed else ''}.4f} +- {spread:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,15 +365,22 @@ def main(argv: list[str] | None = None) -> int:
     # A missing file or a bad setting costs one corpus its row, not the others theirs.
     expected: tuple[type[Exception], ...] = (FileNotFoundError, *search.USER_ERRORS)
     rows = []
-    for name in args.corpora.split(","):
-        try:
-            row = run_corpus(name, args, workdir)
-        except expected as exc:
-            row = {"corpus": name, "error": f"{type(exc).__name__}: {exc}"}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    for seed in args.seed_list:
+        seeded = argparse.Namespace(**{**vars(args), "seed": seed})
+        folder = workdir / f"seed{seed}" if len(args.seed_list) > 1 else workdir
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in args.corpora.split(","):
+            try:
+                row = {**run_corpus(name, seeded, folder), "seed": seed}
+            except expected as exc:
+                row = {"corpus": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     print()
     print(format_table(rows))
+    if len(args.seed_list) > 1:
+        print()
+        print(format_seed_summary(rows))
     return 1 if any("error" in row for row in rows) else 0
 
 
