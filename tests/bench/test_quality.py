@@ -37,8 +37,25 @@ def test_a_tiny_budget_is_spent_exactly_and_both_sides_are_scored(tmp_path, caps
     # The preset's baseline trial runs first, so a best trial exists after 2 epochs.
     assert rows[0]["best_trial"] is not None
     table = out.split("\n\n")[-1]
-    assert table.splitlines()[0].startswith("| corpus | metric |")
+    assert table.splitlines()[0].startswith("| corpus | seed | metric |")
     assert len(table.strip().splitlines()) == 4
+
+
+@needs
+def test_seeds_pair_the_two_sides_per_seed_and_summarise_the_difference(tmp_path, capsys):
+    args = ["--datasets", str(DATASETS), "--corpora", "trec", "--budget", "2", "--epochs", "2"]
+    args += ["--max-examples", "120", "--seeds", "0,1", "--workdir", str(tmp_path)]
+    assert quality.main(args) == 0
+    out = capsys.readouterr().out
+    rows = [quality.json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(row["corpus"], row["seed"]) for row in rows] == [("trec", 0), ("trec", 1)]
+    summary = out.strip().split("\n\n")[-1].splitlines()
+    assert summary[0].startswith("| corpus | seeds | study test | baseline test |")
+    cells = [cell.strip() for cell in summary[2].strip("|").split("|")]
+    assert cells[:2] == ["trec", "2"]
+    differences = [row["study_test"] - row["baseline_test"] for row in rows]
+    assert float(cells[4].split(" +- ")[0]) == pytest.approx(sum(differences) / 2, abs=1e-4)
+    assert cells[5] == f"{sum(d > 0 for d in differences)}/2"
 
 
 def test_bad_options_are_refused(capsys):
@@ -46,6 +63,7 @@ def test_bad_options_are_refused(capsys):
         (["--corpora", "trec,mnist"], "unknown corpus 'mnist'"),
         (["--budget", "0"], "--budget must be at least 1 trial-epoch, but got 0"),
         (["--budget", "4", "--epochs", "5"], "--epochs must be 1..--budget (4), but got 5"),
+        (["--seeds", "0,x"], "--seeds must be comma-separated whole numbers, but got '0,x'"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             quality.parse_args(["--datasets", str(BENCH), *args])
