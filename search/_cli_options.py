@@ -1,10 +1,10 @@
-"""Options shared by the ``hpsearch`` commands."""
+"""Options and output helpers shared by the ``hpsearch`` commands."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,3 +79,16 @@ def setup_logging(verbose: bool = False) -> None:
     )
     # Optuna logs every trial at INFO; the progress bar and summary say it once instead.
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can print it: dates as ISO text, enums by name, keys as text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, (int, float)):
+        return value.name
+    return value

@@ -1,0 +1,143 @@
+"""``hpsearch best`` (the best trial, its test score, its config, its seed repeats) and
+``hpsearch predict`` (the best model on new inputs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from search._cli_options import StorageOption, StudyOption, jsonable, setup_logging
+from storage import DEFAULT_STORAGE_URL
+
+
+def best_command(
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    evaluate_test: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate-test",
+            help="Score the best model on the held-back test split (computed once, stored).",
+        ),
+    ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write the best trial as a config (.toml/.yaml/.json) with every parameter "
+            "fixed, for `hpsearch run --config FILE` to retrain it [default: none].",
+        ),
+    ] = None,
+    confirm: Annotated[
+        int | None,
+        typer.Option(
+            "--confirm",
+            help="Re-train the best K trials with S seeds each (--seeds=S) in study STUDY-confirm ("
+            "`hpsearch worker` processes can join it; re-running continues), then print "
+            "mean +- std of validation and test per configuration and pick the best mean "
+            "[default: none].",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds per trial for --confirm [default: 3].")
+    ] = None,
+    queue_only: Annotated[
+        bool,
+        typer.Option("--queue-only", help="With --confirm: queue the repeats for workers only."),
+    ] = False,
+) -> None:
+    """Print the best trial: number, value, params and user attributes."""
+    from search._study import best_trial, evaluate_best_on_test
+
+    setup_logging()
+    if confirm is not None or seeds is not None or queue_only:
+        _confirm(study, storage, confirm, seeds, queue_only=queue_only, as_json=as_json)
+        return
+    if export is not None:
+        from search._export import export_best_config
+
+        number = export_best_config(study, storage, export)
+        typer.echo(f"best trial #{number} written to {export}; retrain: hpsearch run -c {export}")
+        return
+    trial = best_trial(study, storage)
+    record: dict[str, Any] = {
+        "number": trial.number,
+        "value": trial.value,
+        "params": trial.params,
+        "user_attrs": {k: v for k, v in trial.user_attrs.items() if k != "val_history"},
+    }
+    if evaluate_test:
+        record["test"] = evaluate_best_on_test(study, storage)
+    if as_json:
+        typer.echo(json.dumps(jsonable(record), indent=2))
+        return
+    typer.echo(f"best trial: #{record['number']}  value: {record['value']:.6g}")
+    typer.echo("params:")
+    for key, value in record["params"].items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo("user attributes:")
+    for key, value in record["user_attrs"].items():
+        typer.echo(f"  {key}: {value}")
+    if evaluate_test:
+        test = record["test"]
+        scores = ", ".join(
+            f"{k}={v:.4f}"
+            for k, v in test.items()
+            if isinstance(v, float) and k not in ("trial", "n_test")
+        )
+        note = " (stored result of an earlier evaluation)" if test["cached"] else ""
+        typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
+
+
+def _confirm(
+    study: str,
+    storage: str,
+    top_k: int | None,
+    seeds: int | None,
+    *,
+    queue_only: bool,
+    as_json: bool,
+) -> None:
+    """``best --confirm K --seeds S``: the seed repeats, trained here unless ``queue_only``."""
+    from search._confirm import confirm_best
+    from search._threads import configure_threads
+    from search._worker import StopFlag, stop_on_signals
+    from search.errors import ConfigError
+
+    if top_k is None:
+        raise ConfigError("--seeds and --queue-only go with --confirm K (trials to re-train)")
+    if not queue_only:
+        configure_threads(None)
+    with stop_on_signals(StopFlag()) as stop:
+        result = confirm_best(
+            study, storage, top_k, 3 if seeds is None else seeds, train=not queue_only, stop=stop
+        )
+    if as_json:
+        typer.echo(json.dumps(jsonable(result.to_dict()), indent=2))
+        return
+    for line in result.lines():
+        typer.echo(line)
+
+
+def predict_command(
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="A text (or feature row) per line; a sentence per line for taggers; a CSV "
+            "with the training columns for tabular.",
+        ),
+    ],
+    study: StudyOption = "demo",
+    storage: StorageOption = DEFAULT_STORAGE_URL,
+) -> None:
+    """Print the best model's prediction for each input: a label, or a tag per token."""
+    from search._predict import predict_file
+
+    setup_logging()
+    for line in predict_file(study, input_path, storage):
+        typer.echo(line)
