@@ -12,7 +12,9 @@ queue, a fresh one is failed unrun with ``fail_reason`` :data:`BEYOND_BUDGET_REA
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -47,19 +49,24 @@ BEYOND_BUDGET_REASON = (
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT/SIGUSR1 (or a caller); the objective checks it at epoch ends."""
+    """Set by SIGTERM/SIGINT/SIGUSR1 (or a caller); the objective checks it at epoch ends.
+
+    Lock-free (two plain attributes, not a ``threading.Event``): a signal handler sets it,
+    and a handler can interrupt the main thread anywhere, even inside an earlier handler's
+    ``set``; an Event's lock, taken again there, would hang the worker for good.
+    """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._requested = False
         self.signal_name: str | None = None
 
     def set(self, reason: str = "stop requested") -> None:
         """Ask the worker to stop after the current epoch."""
         self.signal_name = reason
-        self._event.set()
+        self._requested = True
 
     def __call__(self) -> bool:
-        return self._event.is_set()
+        return self._requested
 
 
 @contextmanager
@@ -69,20 +76,30 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
     SIGUSR1 is what Slurm sends ahead of a time limit (``--signal``); left to its default it
     would kill the worker mid-trial. Only installs handlers in the main thread (signals
     cannot be caught elsewhere).
+
+    The handler only sets the flag and writes the signal's number to a pipe; a thread logs
+    "SIGTERM received". Slurm signals twice at once (the worker, and the batch shell that
+    forwards it), and a handler runs again inside itself: one that logged (or took a lock)
+    hung or raised there, and the trial stayed RUNNING.
     """
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
     stopping = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
     previous = {sig: signal.getsignal(sig) for sig in stopping}
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # a handler must never wait
+    reporter = threading.Thread(
+        target=_report_signals, args=(read_end,), name="hpsearch-signals", daemon=True
+    )
+    reporter.start()
 
     def handle(signum: int, _frame: Any) -> None:
-        if flag() and signum == signal.SIGINT:
+        if flag._requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         flag.set(signal.Signals(signum).name)
-        logger.warning(
-            "%s received: finishing at the next epoch boundary", signal.Signals(signum).name
-        )
+        with contextlib.suppress(OSError):  # a full pipe: already being reported
+            os.write(write_end, bytes([signum]))
 
     for sig in previous:
         signal.signal(sig, handle)
@@ -91,6 +108,22 @@ def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(write_end)  # the reporter reads to the end, then stops
+        reporter.join(timeout=5)
+
+
+def _report_signals(read_end: int) -> None:
+    """Log each stop signal once, as it arrives (a thread, so logging may take its locks)."""
+    said: set[int] = set()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(64):
+            for signum in chunk:
+                if signum not in said:
+                    said.add(signum)
+                    logger.warning(
+                        "%s received: finishing at the next epoch boundary",
+                        signal.Signals(signum).name,
+                    )
 
 
 @dataclass

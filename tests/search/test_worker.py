@@ -135,6 +135,60 @@ def test_sigterm_stops_a_worker_at_an_epoch_boundary_and_requeues_its_trial(
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
+# A second SIGTERM at each line the handling of one runs (inside its locks, if it takes
+# any), 300 in all: Slurm signals the worker and its batch shell, which forwards it, so two
+# arrive at once, and a handler runs again inside itself. One that set a threading.Event
+# there hung the worker for good (it never reached its log line; the trial stayed RUNNING).
+NESTED_SIGNALS = """
+import logging, os, signal, sys, time
+from search._worker import StopFlag, stop_on_signals
+
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+injected = 0
+
+def inject(frame, event, arg):
+    global injected
+    if event == "line" and injected < 300:
+        injected += 1
+        os.kill(os.getpid(), signal.SIGTERM)
+    return inject
+
+def step():
+    return None
+
+flag = StopFlag()
+with stop_on_signals(flag):
+    sys.settrace(inject)
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        step()
+    sys.settrace(None)
+print(f"stopped by {flag.signal_name} after {injected} more signals", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_signal_arriving_while_the_last_one_is_handled_neither_hangs_nor_raises():
+    child = subprocess.Popen(
+        [sys.executable, "-c", NESTED_SIGNALS],
+        env=process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()  # SIGKILL: a hung handler ignores SIGTERM
+            child.communicate()
+            pytest.fail("the process hung in its SIGTERM handler")
+    assert child.returncode == 0, err
+    assert out.strip() == "stopped by SIGTERM after 300 more signals"
+    assert err.splitlines() == ["SIGTERM received: finishing at the next epoch boundary"], err
+
+
 def test_launch_runs_cpu_workers_to_exactly_the_study_budget(tmp_path):
     (tmp_path / "fast.toml").write_text(FAST)
     url = f"sqlite:///{tmp_path}/l.db"
