@@ -9,7 +9,9 @@ preemption, ``scontrol requeue``, the time limit) and, with ``--signal=B:USR1@S`
 ``S`` seconds ahead of the time limit. The script forwards both to the worker, which stops
 at the next epoch boundary, fails its trial as ``interrupted`` and queues its parameters
 again. After SIGUSR1 the task also requeues itself (``scontrol requeue``), so a study that
-outlasts ``--time`` goes on in the task's next run.
+outlasts ``--time`` goes on in the task's next run. A worker killed before an epoch boundary
+(SIGKILL after ``KillWait``) leaves its trial RUNNING; the task's next run fails it as stale
+and queues it again (:mod:`search._slurm_runs`), on a journal storage too.
 """
 
 from __future__ import annotations

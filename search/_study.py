@@ -44,6 +44,7 @@ from search._resume import (
     resolve_config,
     store_new_config,
 )
+from search._slurm_runs import SlurmRun
 from search._worker import (
     CARRIED_ATTRS,
     StopFlag,
@@ -395,6 +396,7 @@ def run_study(
             callbacks=[keep_best, bar],
             distinct=distinct,
             queued_only=CONFIRM_OF_ATTR in study.user_attrs,
+            slurm_run=SlurmRun.from_environment(),
         )
     return summarize(study, result, config.n_trials)
 

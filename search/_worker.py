@@ -37,6 +37,7 @@ from search._distinct import (
 )
 from search._heartbeat import WorkerHeartbeat, recover_stale_trials
 from search._reference import REFERENCE_ATTRS
+from search._slurm_runs import SlurmRun
 from storage import count_trials_ahead
 from storage.errors import first_line
 
@@ -205,6 +206,7 @@ def run_trials(
     poll_seconds: float = 1.0,
     distinct: DistinctProposals | None = None,
     queued_only: bool = False,
+    slurm_run: SlurmRun | None = None,
 ) -> WorkerResult:
     """Run trials until the study has ``n_trials`` finished ones, time runs out, or ``stop``.
 
@@ -223,6 +225,8 @@ def run_trials(
             resampled, and the worker stops when a finite space is exhausted.
         queued_only: Run only queued trials (a confirmation study's seed repeats): with
             none waiting the worker stops instead of sampling a new configuration.
+        slurm_run: The Slurm task run this worker is part of: its trials are marked so,
+            and those its task's earlier runs left RUNNING are failed and re-queued first.
 
     Returns:
         A :class:`WorkerResult`.
@@ -242,6 +246,10 @@ def run_trials(
         for callback in callbacks:
             callback(study, trial)
 
+    if slurm_run is not None:
+        for dead in slurm_run.fail_earlier_runs(study):
+            _requeue(study, dead)
+            result.requeued.append(dead.number)
     with WorkerHeartbeat(study) as heartbeat:
         while True:
             if stop():
@@ -271,6 +279,8 @@ def run_trials(
                 break
             trial = study.ask()
             heartbeat.beat(trial._trial_id)
+            if slurm_run is not None:
+                slurm_run.record(study, trial._trial_id)
             frozen = study._storage.get_trial(trial._trial_id)
             if queued_only and not queued_on_purpose(frozen):
                 # Another worker took the last queued trial at the same moment, so the
@@ -287,6 +297,8 @@ def run_trials(
                 # and is failed unrun, or a study at its budget would show queued work.
                 heartbeat.beat(None)  # first, or a late beat would outlive the give-back
                 if queued_on_purpose(frozen):
+                    if slurm_run is not None:
+                        slurm_run.forget(study, trial._trial_id)
                     give_back(study, trial)
                 else:
                     fail_unrun(study, trial, BEYOND_BUDGET_REASON)

@@ -7,6 +7,7 @@ PYTHONPATH. Trials are tiny (digits, an 8-unit GRU), so the time goes to process
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from cli_helpers import hpsearch, hpsearch_in_process, process_env, wait_for
 from optuna.trial import TrialState
 
 from search._slurm import WorkerArray, job_name
+from search._slurm_runs import SlurmRun
 from storage import STALE_REASON_PREFIX
 
 STUDY_TOML = """
@@ -238,6 +240,92 @@ def test_submit_without_sbatch_is_one_line_and_exit_2(capsys, tmp_path, monkeypa
     assert err.startswith("error: sbatch is not installed or not on PATH")
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.db").exists()  # refused before the storage was touched
+
+
+# --- a task's earlier run, killed mid-trial, without a cluster -------------------------
+
+
+def _slurm_env(restart_count: int) -> dict[str, str]:
+    """What Slurm sets for run ``restart_count`` of array task 41_0 (job 42)."""
+    return {
+        "SLURM_CLUSTER_NAME": "test", "SLURM_JOB_ID": "42", "SLURM_ARRAY_JOB_ID": "41",
+        "SLURM_ARRAY_TASK_ID": "0", "SLURM_PROCID": "0",
+        "SLURM_RESTART_COUNT": str(restart_count),
+    }  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+def test_a_trial_its_task_killed_is_queued_again_by_the_next_run(tmp_path, storage_url, study_name):
+    """SIGKILL (KillWait over, the OOM killer) leaves a trial RUNNING; on a journal nothing
+    else ever fails it, and the task's next run waited for it forever as part of the budget."""
+    # A trial of this tiny model takes a few seconds at 60 epochs: killed in its first
+    # sixth, it cannot have finished between the poll that saw it and the kill.
+    epochs = 60
+    config = _config(tmp_path, n_trials=2, epochs=epochs)
+    command = [
+        sys.executable, "-m", "search.cli", "worker", "--study", study_name, "--storage",
+        storage_url, "--config", str(config), "--device", "cpu",
+    ]  # fmt: skip
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=process_env(**_slurm_env(0)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def mid_trial() -> optuna.trial.FrozenTrial | None:
+            try:
+                trials = _trials(study_name, storage_url)
+            except KeyError:  # the study is not created yet
+                return None
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            early = [t for t in running if 0 < len(t.intermediate_values) <= epochs // 6]
+            return early[0] if early else None
+
+        victim = wait_for(mid_trial, 400, "a trial in the middle of training", poll=0.1)
+        first.kill()
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    killed = {t.number: t for t in _trials(study_name, storage_url)}[victim.number]
+    assert killed.state == TrialState.RUNNING  # killed before it finished
+    second = subprocess.run(
+        command, cwd=tmp_path, env=process_env(**_slurm_env(1)),
+        capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert "stopped by budget" in second.stdout
+    trials = _trials(study_name, storage_url)
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == 2, states
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.number == victim.number
+    assert "run 0 of Slurm task 41_0" in failed.user_attrs["fail_reason"]
+    _assert_nothing_lost_or_repeated(trials)
+    (copy,) = [t for t in trials if t.user_attrs.get("requeued_from") == victim.number]
+    assert copy.state == TrialState.COMPLETE and copy.params == victim.params
+
+
+def test_only_the_same_tasks_earlier_runs_are_failed(tmp_path):
+    """Another task's trial, or one of this run's other workers, is alive: never repeated."""
+    import storage
+
+    study = optuna.create_study(storage=storage.open_storage(f"journal://{tmp_path}/s.log"))
+    task = SlurmRun.from_environment(_slurm_env(0))
+    assert task == SlurmRun("test/42.0", 0, "41_0")
+    other_task = SlurmRun.from_environment({**_slurm_env(0), "SLURM_JOB_ID": "43"})
+    assert other_task is not None
+    owners = [task, other_task, dataclasses.replace(task, run=1), None]
+    for owner in owners:
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        if owner is not None:
+            owner.record(study, trial._trial_id)
+    next_run = dataclasses.replace(task, run=1)
+    assert [t.number for t in next_run.fail_earlier_runs(study)] == [0]
+    assert next_run.fail_earlier_runs(study) == []  # a second worker of the run: none left
+    assert [t.state for t in study.trials] == [TrialState.FAIL] + [TrialState.RUNNING] * 3
+    assert study.trials[0].user_attrs["fail_reason"].startswith(STALE_REASON_PREFIX)
+    assert SlurmRun.from_environment({}) is None  # not in a Slurm job: nothing recorded
 
 
 # --- on the real cluster -----------------------------------------------------------------
