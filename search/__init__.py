@@ -39,18 +39,20 @@ if TYPE_CHECKING:
         param_importances,
     )
     from search._report_html import make_report
-    from search._space import Parameter, SearchSpace
-    from search._study import (
-        RunSummary,
+    from search._results import (
         best_trial,
-        create_study,
         evaluate_best_on_test,
         load_best_checkpoint,
         load_best_model,
+        study_status,
+    )
+    from search._space import Parameter, SearchSpace
+    from search._study import (
+        RunSummary,
+        create_study,
         open_study,
         run_study,
         stored_config,
-        study_status,
     )
     from search._trials import trials_table
     from search._worker import StopFlag, WorkerResult, run_trials
@@ -131,16 +133,16 @@ _LAZY: dict[str, str] = {
     "Parameter": "search._space",
     "SearchSpace": "search._space",
     "RunSummary": "search._study",
-    "best_trial": "search._study",
+    "best_trial": "search._results",
     "create_study": "search._study",
-    "evaluate_best_on_test": "search._study",
+    "evaluate_best_on_test": "search._results",
     "evaluate_trials": "search._evaluate",
-    "load_best_checkpoint": "search._study",
-    "load_best_model": "search._study",
+    "load_best_checkpoint": "search._results",
+    "load_best_model": "search._results",
     "open_study": "search._study",
     "run_study": "search._study",
     "stored_config": "search._study",
-    "study_status": "search._study",
+    "study_status": "search._results",
     "trials_table": "search._trials",
     "StopFlag": "search._worker",
     "WorkerResult": "search._worker",

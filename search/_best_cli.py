@@ -51,7 +51,7 @@ def best_command(
     ] = False,
 ) -> None:
     """Print the best trial: number, value, params and user attributes."""
-    from search._study import best_trial, evaluate_best_on_test
+    from search._results import best_trial, evaluate_best_on_test
 
     setup_logging()
     if confirm is not None or seeds is not None or queue_only:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from search._config import build_config
+from search._results import best_trial
 from search._resume import CONFIG_ATTR, config_at_trial, resumable
-from search._study import best_trial, open_study
+from search._study import open_study
 from search.errors import HpsearchError, StudyError
 
 # Settings of the machine or the run, not of the model: the retraining picks its own (and

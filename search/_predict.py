@@ -7,7 +7,7 @@ from pathlib import Path
 import storage
 from objectives import task_class
 from search._checkpoints import CheckpointStore
-from search._study import best_trial
+from search._results import best_trial
 from search.errors import ConfigError
 
 

@@ -27,7 +27,7 @@ JobIdOption = Annotated[
 
 
 def _counts_line(study: str, storage_url: str) -> str:
-    from search._study import study_status
+    from search._results import study_status
 
     status = study_status(study, storage_url)
     counts = ", ".join(f"{k.lower()} {v}" for k, v in status["counts"].items()) or "no trials"

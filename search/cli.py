@@ -239,7 +239,7 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show trial counts by state and the best value so far."""
-    from search._study import study_status
+    from search._results import study_status
 
     setup_logging()
     status = study_status(study, storage)
