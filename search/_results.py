@@ -13,6 +13,7 @@ from objectives import model_from_checkpoint
 from search._budget import study_phase
 from search._checkpoints import CheckpointStore
 from search._derived import DERIVED_ATTR, derived_lines
+from search._evaluate import evaluate_trials
 from search._resume import CONFIG_ATTR, change_lines
 from search._study import CONFIRM_OF_ATTR, directions_of, open_study
 from search._worker import count_states
@@ -93,8 +94,6 @@ def evaluate_best_on_test(
     The result is stored in the study (user attribute ``test_results``, by trial number) and
     returned from there on later calls, so the test split is never used to choose.
     """
-    from search._evaluate import evaluate_trials  # it builds on this module
-
     trial = best_trial(study_name, storage_url)
     return evaluate_trials(study_name, [trial.number], storage_url)[0]
 
