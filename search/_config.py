@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from search._study_config import (
 )
 from search.errors import ConfigError
 from storage.errors import first_line
+
+logger = logging.getLogger("hpsearch")
 
 _TOP_KEYS = (
     "study",
@@ -140,11 +143,13 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
         ConfigError: For the first bad key or value, naming it and what would be accepted.
     """
     merged: dict[str, Any] = {}
-    for layer in layers:
+    layer_of: dict[str, int] = {}  # the last layer that set each key
+    for index, layer in enumerate(layers):
         _check_keys(layer, _TOP_KEYS, "the config")
         for key, value in layer.items():
             if value is None:
                 continue
+            layer_of[key] = index
             if key in ("task", "sampler", "pruner", "space", "baseline") and isinstance(
                 value, Mapping
             ):
@@ -286,6 +291,10 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
     config.space = dict(merged.get("space", {}))
     config.baseline = dict(merged.get("baseline", {}))
     config.known_good = _known_good(merged.get("known_good", []))
+    if layer_of.get("known_good", -1) < layer_of.get("space", -1):
+        # A preset's entries under a space a later layer (the user's file) narrowed: those
+        # outside it are not the user's to fix, so they are left out, with a warning.
+        config.known_good = _fitting_known_good(StudyConfig(**vars(config)))
     resolved = StudyConfig(**vars(config))
     # Build everything once now so a bad value fails before any study is touched.
     try:  # a setting the space needs (a vectors file) is missing: say so before any data
@@ -297,6 +306,23 @@ def build_config(*layers: Mapping[str, Any]) -> StudyConfig:
     resolved.build_sampler()
     resolved.build_pruner()
     return resolved
+
+
+def _fitting_known_good(config: StudyConfig) -> list[dict[str, Any]]:
+    """The ``[[known_good]]`` entries the space can produce; a warning for each other one."""
+    kept = []
+    for index, entry in enumerate(config.known_good):
+        try:
+            config.queued_params(entry, f"known_good[{index}]")
+        except ConfigError as exc:
+            logger.warning(
+                "%s; it was written for the space of an earlier config layer (the preset), "
+                "so it is left out (set known_good in your config to queue your own)",
+                str(exc).split("; ")[0],
+            )
+            continue
+        kept.append(entry)
+    return kept
 
 
 def _known_good(value: Any) -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ class StudyConfig(_Derived):
                 task does not read, a value outside its range, a parameter the space fixes
                 to another value or leaves out, or one whose condition does not hold.
         """
-        return self._queued_params(self.baseline, "baseline")
+        return self.queued_params(self.baseline, "baseline")
 
     def known_good_params(self) -> list[dict[str, Any]]:
         """Each ``[[known_good]]`` entry as Optuna params to enqueue, in the config's order.
@@ -132,11 +132,10 @@ class StudyConfig(_Derived):
             ConfigError: As :meth:`baseline_params`, naming the entry (``known_good[1]``).
         """
         return [
-            self._queued_params(entry, f"known_good[{i}]")
-            for i, entry in enumerate(self.known_good)
+            self.queued_params(entry, f"known_good[{i}]") for i, entry in enumerate(self.known_good)
         ]
 
-    def _queued_params(self, values: Mapping[str, Any], what: str) -> dict[str, Any]:
+    def queued_params(self, values: Mapping[str, Any], what: str) -> dict[str, Any]:
         """``values`` (a baseline or known-good entry) as one configuration of the space."""
         space = self.search_space()
         task = self.task_class

@@ -170,3 +170,54 @@ def test_the_queued_reference_trials_are_never_pruned(folder, monkeypatch):
         assert by_kind[kind].state == TrialState.COMPLETE, kind
         assert sorted(by_kind[kind].intermediate_values) == [0, 1]
     assert by_kind[None].state == TrialState.PRUNED and by_kind[None].last_step == 0
+
+
+# The user's file narrows the TREC preset's space: its known-good (hidden_size 61) no longer
+# fits, and it is the preset's, so it is left out with a warning, not an error to fix.
+NARROWING = """
+n_trials = 2
+epochs = 1
+[pruner]
+name = "nop"
+[space]
+hidden_size = 8
+embedding_dim = 8
+[baseline]
+hidden_size = 8
+"""
+
+
+def _questions(folder):
+    lines = [f"{'NUM:count' if i % 2 else 'HUM:ind'} question number {i} ?" for i in range(60)]
+    (folder / "q.label").write_text("\n".join(lines) + "\n")
+
+
+def test_a_presets_known_good_outside_the_users_narrower_space_is_left_out(folder, capsys, caplog):
+    _questions(folder)
+    (folder / "narrow.toml").write_text(NARROWING)
+    code, _, err = hpsearch(
+        capsys, "run", "--preset", "trec", "-c", "narrow.toml", "--data", "q.label",
+        "--enqueue-baseline", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    (warning,) = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert warning.startswith("known_good[0] hidden_size=61 lies outside space.hidden_size (8)")
+    assert "so it is left out" in warning
+    study = optuna.load_study(study_name="trec", storage="sqlite:///hpsearch.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.trials[0].user_attrs.get("baseline")
+    assert not [t for t in study.trials if "known_good" in t.user_attrs]
+    assert study.user_attrs["hpsearch_config"]["known_good"] == []
+
+
+def test_a_known_good_of_the_users_own_outside_their_space_is_still_an_error(folder, capsys):
+    _questions(folder)
+    entry = "[[known_good]]\nhidden_size = 61\n"
+    (folder / "narrow.toml").write_text(NARROWING + entry)
+    code, out, err = hpsearch(
+        capsys, "run", "--preset", "trec", "-c", "narrow.toml", "--data", "q.label"
+    )
+    assert code == 2 and out == ""
+    assert err.startswith("error: known_good[0] hidden_size=61 lies outside space.hidden_size")
+    assert len(err.strip().splitlines()) == 1
+    assert not (folder / "hpsearch.db").exists()
