@@ -316,8 +316,9 @@ def _fitting_known_good(config: StudyConfig) -> list[dict[str, Any]]:
             config.queued_params(entry, f"known_good[{index}]")
         except ConfigError as exc:
             logger.warning(
-                "%s; it was written for the space of an earlier config layer (the preset), "
-                "so it is left out (set known_good in your config to queue your own)",
+                "%s; it was written for the space of an earlier config layer (a preset, a "
+                "stored study), so it is left out (set known_good in your config to queue "
+                "your own)",
                 str(exc).split("; ")[0],
             )
             continue
