@@ -326,10 +326,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def format_seed_summary(rows: list[dict[str, Any]]) -> str:
     """Per corpus over its seeds: mean +- std of study and baseline test, and of the
-    paired difference (same seed, same splits), with the seeds the study won."""
+    paired difference (same seed, same splits), with the seeds the study won; then the
+    same difference on the validation split both chose on (a study ahead there and behind
+    on test chose partly for luck)."""
     lines = [
-        "| corpus | seeds | study test | baseline test | study - baseline | study ahead |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| corpus | seeds | study test | baseline test | study - baseline | study ahead "
+        "| validation: study - baseline | ahead |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for corpus in dict.fromkeys(row["corpus"] for row in rows):
         done = [r for r in rows if r["corpus"] == corpus and r.get("study_test") is not None]
@@ -340,7 +343,12 @@ def format_seed_summary(rows: list[dict[str, Any]]) -> str:
         diff = [a - b for a, b in zip(study, base, strict=True)]
         cells = [_mean_std(study), _mean_std(base), _mean_std(diff, signed=True)]
         ahead = sum(d > 0 for d in diff)
-        lines.append(f"| {corpus} | {len(done)} | {' | '.join(cells)} | {ahead}/{len(done)} |")
+        val_diff = [r["study_val"] - r["baseline_val"] for r in done]
+        val_ahead = sum(d > 0 for d in val_diff)
+        lines.append(
+            f"| {corpus} | {len(done)} | {' | '.join(cells)} | {ahead}/{len(done)} "
+            f"| {_mean_std(val_diff, signed=True)} | {val_ahead}/{len(done)} |"
+        )
     return "\n".join(lines)
 
 

@@ -56,6 +56,9 @@ def test_seeds_pair_the_two_sides_per_seed_and_summarise_the_difference(tmp_path
     differences = [row["study_test"] - row["baseline_test"] for row in rows]
     assert float(cells[4].split(" +- ")[0]) == pytest.approx(sum(differences) / 2, abs=1e-4)
     assert cells[5] == f"{sum(d > 0 for d in differences)}/2"
+    on_validation = [row["study_val"] - row["baseline_val"] for row in rows]
+    assert float(cells[6].split(" +- ")[0]) == pytest.approx(sum(on_validation) / 2, abs=1e-4)
+    assert cells[7] == f"{sum(d > 0 for d in on_validation)}/2"
 
 
 def test_bad_options_are_refused(capsys):
