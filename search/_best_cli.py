@@ -9,14 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from search._cli_options import StorageOption, StudyOption, jsonable, setup_logging
+from search._cli_options import JsonOption, StorageOption, StudyOption, jsonable, setup_logging
 from storage import DEFAULT_STORAGE_URL
 
 
 def best_command(
     study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     evaluate_test: Annotated[
         bool,
         typer.Option(

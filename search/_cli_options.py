@@ -51,6 +51,7 @@ StorageOption = Annotated[
         help="Storage URL: sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB.",
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 UpdateConfigOption = Annotated[
     bool,
     typer.Option(

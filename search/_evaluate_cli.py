@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from search._cli_options import StorageOption, StudyOption
+from search._cli_options import JsonOption, StorageOption, StudyOption
 from storage import DEFAULT_STORAGE_URL
 
 
@@ -26,7 +26,7 @@ def evaluate_command(
     ] = False,
     study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Score trials' saved models on the held-back test split (computed once, stored)."""
     from search._evaluate import evaluate_trials

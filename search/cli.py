@@ -20,6 +20,7 @@ from search._cli_options import (
     ConfigStorageOption,
     ConfigStudyOption,
     EnqueueBaselineOption,
+    JsonOption,
     StorageOption,
     StudyOption,
     ThreadsOption,
@@ -236,7 +237,7 @@ app.command("predict")(predict_command)
 def status_command(
     study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show trial counts by state and the best value so far."""
     from search._results import study_status
