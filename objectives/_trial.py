@@ -112,7 +112,9 @@ def train_trial(
         for epoch in range(epochs):
             if stop_requested():
                 raise TrialInterrupted(INTERRUPTED_REASON)
-            per_fold = [_train_and_score(run, epoch, generator, new_metrics) for run in runs]
+            per_fold = [
+                _train_and_score(run, epoch, generator, new_metrics, metric) for run in runs
+            ]
             for values, metrics in zip(result.fold_values, per_fold, strict=True):
                 values.append(metrics[metric])
             metrics = _mean_metrics(per_fold) if len(runs) > 1 else per_fold[0]
@@ -143,13 +145,21 @@ def _train_and_score(
     epoch: int,
     generator: torch.Generator,
     new_metrics: Callable[[SequenceSplit], MetricAccumulator],
+    metric: str,
 ) -> dict[str, Any]:
-    """One epoch of one run: train, check the loss, score validation, step the schedule."""
+    """One epoch of one run: train, check the loss, score validation, step the schedule.
+
+    The epoch's learning rate (the first parameter group's, at the epoch's end: one-cycle
+    moves it every batch) goes into the metrics as ``lr``, so a trial's history shows the
+    schedule it really followed.
+    """
     train_loss = float(train_epoch(run.steps, run.train, generator, run.schedule))
     if not math.isfinite(train_loss):
         raise TrialDiverged(f"training loss became {train_loss} at epoch {epoch}")
     metrics = evaluate(run.model, run.validation, metrics=new_metrics(run.validation))
     metrics["train_loss"] = train_loss
+    metrics["lr"] = float(run.steps.optimizer.param_groups[0]["lr"])
+    run.schedule.after_epoch(metrics[metric])
     return metrics
 
 
