@@ -32,6 +32,7 @@ from search._study_config import (
     DIRECTIONS,
     PRUNERS,
     SAMPLERS,
+    QueuedEntryError,
     StudyConfig,
     _Derived,
     default_space,
@@ -314,12 +315,12 @@ def _fitting_known_good(config: StudyConfig) -> list[dict[str, Any]]:
     for index, entry in enumerate(config.known_good):
         try:
             config.queued_params(entry, f"known_good[{index}]")
-        except ConfigError as exc:
+        except QueuedEntryError as exc:
             logger.warning(
                 "%s; it was written for the space of an earlier config layer (a preset, a "
                 "stored study), so it is left out (set known_good in your config to queue "
                 "your own)",
-                str(exc).split("; ")[0],
+                exc.problem,
             )
             continue
         kept.append(entry)

@@ -49,6 +49,19 @@ def default_space(task: str, data: str, epochs: int = 15) -> dict[str, Any]:
     return task_class(task).default_space(TaskConfig(name=task, data=data), epochs)
 
 
+class QueuedEntryError(ConfigError):
+    """A baseline or known-good entry the search space cannot produce.
+
+    Attributes:
+        problem: What is wrong with the entry, without the advice (a warning that leaves
+            the entry out says what happens instead).
+    """
+
+    def __init__(self, problem: str, advice: str = "") -> None:
+        super().__init__(f"{problem}; {advice}" if advice else problem)
+        self.problem = problem
+
+
 class _Derived:
     """What follows from a config's task and metrics (shared by the draft and the result)."""
 
@@ -142,23 +155,23 @@ class StudyConfig(_Derived):
         accepted = task.parameters
         for name in values:
             if name not in accepted:
-                raise ConfigError(
-                    f"{what} parameter {name!r} is not a hyperparameter of task "
-                    f"{self.task.name!r}; accepted: {', '.join(accepted)}"
+                raise QueuedEntryError(
+                    f"{what} parameter {name!r} is not a hyperparameter of task {self.task.name!r}",
+                    f"accepted: {', '.join(accepted)}",
                 )
         by_name = {p.name: p for p in space.parameters}
         for name in values:
             if name not in by_name:
-                raise ConfigError(
-                    f"{what} sets {name!r}, which the search space leaves out; add "
-                    f"space.{name} so the {what} trial can use it"
+                raise QueuedEntryError(
+                    f"{what} sets {name!r}, which the search space leaves out",
+                    f"add space.{name} so the {what} trial can use it",
                 )
         chosen: dict[str, Any] = {}
         params: dict[str, Any] = {}
         for parameter in space.parameters:
             if not parameter.active(chosen):
                 if parameter.name in values:
-                    raise ConfigError(
+                    raise QueuedEntryError(
                         f"{what} sets {parameter.name!r}, but its condition "
                         f"{dict(parameter.when)} does not hold for the {what}"
                     )
@@ -179,9 +192,10 @@ class StudyConfig(_Derived):
                 continue
             value = values[parameter.name]
             if not parameter.contains(value):
-                raise ConfigError(
+                raise QueuedEntryError(
                     f"{what} {parameter.name}={value!r} lies outside space.{parameter.name} "
-                    f"({parameter.to_spec()}); widen the space or change the {what}"
+                    f"({parameter.to_spec()})",
+                    f"widen the space or change the {what}",
                 )
             chosen[parameter.name] = value
             if parameter.kind != "fixed":
