@@ -283,3 +283,19 @@ def test_a_trial_on_cuda_records_its_graphs():
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert trial.user_attrs["cuda_graphs"].startswith("on ("), trial.user_attrs["cuda_graphs"]
     assert trial.value > 0.5
+
+
+@cuda
+def test_a_trial_on_cuda_graphs_follows_its_schedule():
+    """The trial loop steps the schedule and replayed steps read the rate it set."""
+    data = load_classification_data("digits")
+    params = {
+        **{"cell": "gru", "hidden_size": 16, "epochs": 3, "batch_size": 32, "lr": 1e-2},
+        **{"scheduler": "step", "step_size": 1, "gamma": 0.5},
+    }
+    study = optuna.create_study(direction="maximize")
+    settings = ObjectiveSettings(max_epochs=3, device="cuda", cuda_graphs="on")
+    study.optimize(ClassificationObjective(data, lambda _: params, settings), n_trials=1)
+    trial = study.trials[0]
+    assert trial.user_attrs["cuda_graphs"].startswith("on ("), trial.user_attrs["cuda_graphs"]
+    assert [h["lr"] for h in trial.user_attrs["val_history"]] == pytest.approx([1e-2, 5e-3, 2.5e-3])
