@@ -46,9 +46,9 @@ if TYPE_CHECKING:
         load_best_model,
         study_status,
     )
+    from search._run_summary import RunSummary
     from search._space import Parameter, SearchSpace
     from search._study import (
-        RunSummary,
         create_study,
         open_study,
         run_study,
@@ -132,7 +132,7 @@ _LAZY: dict[str, str] = {
     "run": "search._plain",
     "Parameter": "search._space",
     "SearchSpace": "search._space",
-    "RunSummary": "search._study",
+    "RunSummary": "search._run_summary",
     "best_trial": "search._results",
     "create_study": "search._study",
     "evaluate_best_on_test": "search._results",

@@ -20,7 +20,7 @@ from search.errors import ConfigError
 
 if TYPE_CHECKING:
     from search._config import StudyConfig
-    from search._study import RunSummary
+    from search._run_summary import RunSummary
 
 Objective = Callable[[optuna.Trial], Any]
 SaveCheckpoint = Callable[[optuna.Trial, dict[str, Any]], Any]
