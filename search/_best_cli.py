@@ -12,6 +12,16 @@ import typer
 from search._cli_options import JsonOption, StorageOption, StudyOption, jsonable, setup_logging
 from storage import DEFAULT_STORAGE_URL
 
+EnsembleOption = Annotated[
+    int | None,
+    typer.Option(
+        "--ensemble",
+        metavar="K",
+        help="Average the class probabilities of the best K trials' saved models "
+        "(classification and tabular; K <= keep_checkpoints) [default: none].",
+    ),
+]
+
 
 def best_command(
     study: StudyOption = "demo",
@@ -21,7 +31,8 @@ def best_command(
         bool,
         typer.Option(
             "--evaluate-test",
-            help="Score the best model on the held-back test split (computed once, stored).",
+            help="Score the best model (with --ensemble, the ensemble) on the held-back test split "
+            "(computed once, stored).",
         ),
     ] = False,
     export: Annotated[
@@ -49,11 +60,22 @@ def best_command(
         bool,
         typer.Option("--queue-only", help="With --confirm: queue the repeats for workers only."),
     ] = False,
+    ensemble: EnsembleOption = None,
 ) -> None:
     """Print the best trial: number, value, params and user attributes."""
     from search._results import best_trial, evaluate_best_on_test
 
     setup_logging()
+    if ensemble is not None:
+        _ensemble(
+            study,
+            storage,
+            ensemble,
+            evaluate_test,
+            as_json=as_json,
+            others=(confirm is not None or seeds is not None or queue_only or export is not None),
+        )
+        return
     if confirm is not None or seeds is not None or queue_only:
         _confirm(study, storage, confirm, seeds, queue_only=queue_only, as_json=as_json)
         return
@@ -91,6 +113,48 @@ def best_command(
         )
         note = " (stored result of an earlier evaluation)" if test["cached"] else ""
         typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
+
+
+def _ensemble(
+    study: str, storage: str, size: int, evaluate_test: bool, *, as_json: bool, others: bool
+) -> None:
+    """``best --ensemble K``: the K best trials' averaged probabilities, scored."""
+    from search._ensemble import evaluate_ensemble
+    from search.errors import ConfigError
+
+    if others:
+        raise ConfigError(
+            "--ensemble goes with --evaluate-test and --json only, not with "
+            "--confirm, --seeds, --queue-only or --export"
+        )
+    result = evaluate_ensemble(study, storage, size, test=evaluate_test)
+    if as_json:
+        typer.echo(json.dumps(jsonable(result), indent=2))
+        return
+    numbers = ", ".join(f"#{n}" for n in result["trials"])
+    best = result["best"]
+    if result["validation"] is None:
+        typer.echo(
+            f"ensemble of the best {size} trial{'s' if size != 1 else ''} ({numbers}): validation not scored "
+            "(with folds every member trained on part of it)"
+        )
+    else:
+        typer.echo(
+            f"ensemble of the best {size} trial{'s' if size != 1 else ''} ({numbers}): validation "
+            f"{_scores(result['validation'])}; the best trial #{best['number']} alone: "
+            f"{best['value']:.4f}"
+        )
+    if evaluate_test:
+        test = result["test"]
+        note = " (stored result of an earlier evaluation)" if result["cached"] else ""
+        typer.echo(f"test split ({test['n_test']} examples): {_scores(test)}{note}")
+
+
+def _scores(metrics: dict[str, Any]) -> str:
+    """``accuracy=0.9120, macro_f1=0.9087, loss=0.2811`` (numbers only, counts left out)."""
+    return ", ".join(
+        f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "n_test"
+    )
 
 
 def _confirm(
@@ -134,10 +198,11 @@ def predict_command(
     ],
     study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
+    ensemble: EnsembleOption = None,
 ) -> None:
     """Print the best model's prediction for each input: a label, or a tag per token."""
     from search._predict import predict_file
 
     setup_logging()
-    for line in predict_file(study, input_path, storage):
+    for line in predict_file(study, input_path, storage, ensemble=ensemble):
         typer.echo(line)

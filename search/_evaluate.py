@@ -64,8 +64,8 @@ def evaluate_trials(
     unknown = [n for n in chosen if n not in trials]
     if unknown:
         raise StudyError(
-            f"study {study_name!r} has no trial {_numbers(unknown)}; its trials are "
-            f"{_numbers(list(trials)) if trials else 'none'}"
+            f"study {study_name!r} has no trial {trial_numbers(unknown)}; its trials are "
+            f"{trial_numbers(list(trials)) if trials else 'none'}"
         )
     checkpoints = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name)
     saved = [n for n, t in trials.items() if checkpoints.has(t)]
@@ -73,10 +73,12 @@ def evaluate_trials(
     if without:
         where = str(checkpoints.directory)
         having = (
-            _numbers(saved) if saved else f"none in {where!r} (set HPSEARCH_ARTIFACTS if moved)"
+            trial_numbers(saved)
+            if saved
+            else f"none in {where!r} (set HPSEARCH_ARTIFACTS if moved)"
         )
         raise StudyError(
-            f"trial {_numbers(without)} of study {study_name!r} has no saved model (only "
+            f"trial {trial_numbers(without)} of study {study_name!r} has no saved model (only "
             "completed trials among the best keep_checkpoints keep one); trials with a model: "
             f"{having}"
         )
@@ -109,10 +111,10 @@ def evaluate_trials(
     ]
 
 
-def _numbers(numbers: Sequence[int]) -> str:
+def trial_numbers(numbers: Sequence[int]) -> str:
     """``#3, #7`` (a long list shortened: the message stays one readable line)."""
     shown = ", ".join(f"#{n}" for n in numbers[:20])
     return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
 
 
-__all__ = ["evaluate_trials"]
+__all__ = ["evaluate_trials", "trial_numbers"]

@@ -12,9 +12,14 @@ from search.errors import ConfigError
 
 
 def predict_file(
-    study_name: str, input_path: str | Path, storage_url: str = storage.DEFAULT_STORAGE_URL
+    study_name: str,
+    input_path: str | Path,
+    storage_url: str = storage.DEFAULT_STORAGE_URL,
+    *,
+    ensemble: int | None = None,
 ) -> list[str]:
-    """One output line per input line (or CSV row) of ``input_path``, from the best model.
+    """One output line per input line (or CSV row) of ``input_path``, from the best model
+    (with ``ensemble=K``, from the K best trials' averaged class probabilities).
 
     The best trial's task reads the file its own way: a classifier takes a text per line
     (a model over feature rows: the numbers of one example per line), a tagger a sentence
@@ -28,6 +33,10 @@ def predict_file(
     path = Path(input_path)
     if not path.is_file():
         raise ConfigError(f"input file {str(path)!r} does not exist")
+    if ensemble is not None:
+        from search._ensemble import predict_with_ensemble
+
+        return predict_with_ensemble(study_name, path, storage_url, ensemble)
     trial = best_trial(study_name, storage_url)
     checkpoint = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name).load(trial)
     task = task_class(str(checkpoint.get("task_class") or checkpoint.get("task")))

@@ -361,3 +361,18 @@ class Task(ABC):
     @abstractmethod
     def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
         """One line of output per input in ``path`` (a label, or a tag per token)."""
+
+    @classmethod
+    def predict_probabilities(
+        cls, model: nn.Module, info: Mapping[str, Any], path: Path
+    ) -> torch.Tensor:
+        """``[N, C]`` class probabilities per input of ``path`` (what an ensemble averages;
+        :meth:`predict`'s labels are their argmax, ``info["label_names"]``).
+
+        Raises:
+            ObjectiveError: The task has no label per input to give probabilities for.
+        """
+        raise ObjectiveError(
+            f"task {cls.name!r} gives no class probabilities per input, so its models cannot "
+            "be averaged in an ensemble (classification and tabular can)"
+        )

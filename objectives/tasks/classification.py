@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import torch
 from torch import nn
 
 from objectives._checkpoint import encode_features, encode_texts
@@ -30,8 +31,9 @@ from objectives.tasks._recurrent import (
     ENCODER_PARAMETERS,
     TEXT_PARAMETERS,
     RecurrentTask,
-    best_ids,
+    label_names,
     read_lines,
+    softmax_of,
 )
 from objectives.tasks._spaces import encoder_space, optimizer_space
 
@@ -128,12 +130,17 @@ class ClassificationTask(RecurrentTask):
     @classmethod
     def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
         """A label per line: a text, or (feature models) its feature rows' numbers."""
+        return label_names(info, cls.predict_probabilities(model, info, path))
+
+    @classmethod
+    def predict_probabilities(
+        cls, model: nn.Module, info: Mapping[str, Any], path: Path
+    ) -> torch.Tensor:
         lines = read_lines(path)
         if not lines:
-            return []
+            return torch.zeros(0, len(info["label_names"]))
         if info.get("vocabulary") is None:
             inputs = encode_features(lines, dict(info))
         else:
             inputs = encode_texts(lines, dict(info))
-        names = info["label_names"]
-        return [names[i] for i in best_ids(model, *inputs).tolist()]
+        return softmax_of(model, *inputs)

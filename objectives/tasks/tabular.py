@@ -24,7 +24,7 @@ from objectives.data import (
 from objectives.data._tabular import BuiltinTabular
 from objectives.errors import ObjectiveError
 from objectives.tasks._base import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults
-from objectives.tasks._recurrent import best_ids
+from objectives.tasks._recurrent import label_names, softmax_of
 from objectives.tasks._spaces import optimizer_space, schedule_space
 
 MLP_MAX_LAYERS = 8
@@ -165,6 +165,12 @@ class TabularTask(Task):
     @classmethod
     def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
         """A label per row of a CSV with the training data's feature columns (and header)."""
+        return label_names(info, cls.predict_probabilities(model, info, path))
+
+    @classmethod
+    def predict_probabilities(
+        cls, model: nn.Module, info: Mapping[str, Any], path: Path
+    ) -> torch.Tensor:
         frame = pd.read_csv(path, encoding="utf-8-sig")
         levels = dict(info["categorical_levels"])
         missing = [c for c in [*info["numeric_columns"], *levels] if c not in frame.columns]
@@ -180,6 +186,4 @@ class TabularTask(Task):
             np.asarray(info["mean"]),
             np.asarray(info["std"]),
         )
-        features = torch.as_tensor(preprocessor.transform(frame))
-        names = info["label_names"]
-        return [names[i] for i in best_ids(model, features).tolist()]
+        return softmax_of(model, torch.as_tensor(preprocessor.transform(frame)))
