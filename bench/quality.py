@@ -7,7 +7,9 @@ process and on the same loaded splits:
    and ``[[known_good]]`` trials first) runs until it has spent ``--budget`` trial-epochs
    (every epoch any trial trained counts, pruned trials' too; the trial running when the
    budget is spent is stopped there); its best trial by validation is scored on test (UD
-   EWT and CoNLL-2003 are validated on their development files, as the presets advise);
+   EWT and CoNLL-2003 are validated on their development files, as the presets advise),
+   and for classification so is the ensemble of its 3 best trials (``hpsearch best
+   --ensemble 3``: no more epochs, three predictions);
 2. a baseline is fitted on the same splits (``bench/quality_baselines.py``): TF-IDF +
    logistic regression for classification, each word's majority tag for tagging.
 
@@ -49,12 +51,15 @@ from quality_baselines import fit_baseline  # noqa: E402
 import search  # noqa: E402
 import storage  # noqa: E402
 from search._checkpoints import CheckpointStore  # noqa: E402
+from search._ensemble import evaluate_ensemble  # noqa: E402
 from search._study import load_task  # noqa: E402
 from search._worker import StopFlag  # noqa: E402
 
 # ../shared/datasets next to the checkout; HPSEARCH_DATASETS names another place (a worktree).
 DEFAULT_DATASETS = Path(os.environ.get("HPSEARCH_DATASETS", ROOT.parent / "shared" / "datasets"))
 DEFAULT_BUDGET = 60
+# Trials the ensemble column averages: the study's default keep_checkpoints keeps this many.
+ENSEMBLE = 3
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,14 @@ class EpochBudget(StopFlag):
         return super().__call__()
 
 
+def _ensemble(task: Any, study_name: str, storage_url: str, size: int) -> dict[str, Any] | None:
+    """The study's best ``size`` trials averaged (``hpsearch best --ensemble``), scored on
+    validation and test; ``None`` for taggers (no probabilities per example) or no trials."""
+    if size < 1 or task.name != "classification":
+        return None
+    return evaluate_ensemble(study_name, storage_url, size, test=True, task=task)
+
+
 def run_corpus(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """The preset study and the baseline on one corpus; returns its result row."""
     corpus = CORPORA[name]
@@ -202,6 +215,7 @@ def run_corpus(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
     best = study.best_trial if complete else None
     checkpoints = CheckpointStore(storage.artifact_dir_for(storage_url) / study_name)
     study_test = score_on_test(task, best, checkpoints, "cpu")[metric] if best else None
+    ensemble = _ensemble(task, study_name, storage_url, min(ENSEMBLE, len(complete)))
 
     baseline = fit_baseline(task, metric, threads=torch.get_num_threads())
     base_test = baseline.test[metric]
@@ -232,6 +246,9 @@ def run_corpus(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         "baseline_val": baseline.validation,
         "baseline_s": round(baseline.seconds, 2),
         "baseline_fits": baseline.fits,
+        "ensemble_trials": ensemble and ensemble["trials"],
+        "ensemble_val": ensemble and ensemble["validation"][metric],
+        "ensemble_test": ensemble and ensemble["test"][metric],
         "test_ratio": study_test / base_test if study_test is not None and base_test else None,
         "time_ratio": study_seconds / baseline.seconds if baseline.seconds else None,
         "load_s": round(load_seconds, 1),
@@ -245,6 +262,7 @@ _COLUMNS = (
     ("n_train", "train", "{}"),
     ("n_test", "test", "{}"),
     ("study_test", "study test", "{:.4f}"),
+    ("ensemble_test", "ensemble test", "{:.4f}"),
     ("study_s", "study s", "{:.0f}"),
     ("study_epochs", "epochs", "{}"),
     ("trials", "done", "{}"),
@@ -328,11 +346,12 @@ def format_seed_summary(rows: list[dict[str, Any]]) -> str:
     """Per corpus over its seeds: mean +- std of study and baseline test, and of the
     paired difference (same seed, same splits), with the seeds the study won; then the
     same difference on the validation split both chose on (a study ahead there and behind
-    on test chose partly for luck)."""
+    on test chose partly for luck), and the test difference of the study's ensemble of its
+    best trials (``hpsearch best --ensemble``; ``-`` where a seed has none)."""
     lines = [
         "| corpus | seeds | study test | baseline test | study - baseline | study ahead "
-        "| validation: study - baseline | ahead |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| validation: study - baseline | ahead | ensemble - baseline | ensemble ahead |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for corpus in dict.fromkeys(row["corpus"] for row in rows):
         done = [r for r in rows if r["corpus"] == corpus and r.get("study_test") is not None]
@@ -345,9 +364,16 @@ def format_seed_summary(rows: list[dict[str, Any]]) -> str:
         ahead = sum(d > 0 for d in diff)
         val_diff = [r["study_val"] - r["baseline_val"] for r in done]
         val_ahead = sum(d > 0 for d in val_diff)
+        ensemble = [r["ensemble_test"] for r in done if r.get("ensemble_test") is not None]
+        ensemble_cells = "- | -"
+        if len(ensemble) == len(done):
+            ens_diff = [e - b for e, b in zip(ensemble, base, strict=True)]
+            ensemble_cells = (
+                f"{_mean_std(ens_diff, signed=True)} | {sum(d > 0 for d in ens_diff)}/{len(done)}"
+            )
         lines.append(
             f"| {corpus} | {len(done)} | {' | '.join(cells)} | {ahead}/{len(done)} "
-            f"| {_mean_std(val_diff, signed=True)} | {val_ahead}/{len(done)} |"
+            f"| {_mean_std(val_diff, signed=True)} | {val_ahead}/{len(done)} | {ensemble_cells} |"
         )
     return "\n".join(lines)
 

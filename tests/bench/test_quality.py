@@ -36,6 +36,10 @@ def test_a_tiny_budget_is_spent_exactly_and_both_sides_are_scored(tmp_path, caps
     assert [row["baseline"] for row in rows] == ["tfidf+logreg", "majority-tag"]
     # The preset's baseline trial runs first, so a best trial exists after 2 epochs.
     assert rows[0]["best_trial"] is not None
+    # The ensemble of the best (up to 3) trials: classification only, the best trial first.
+    assert rows[0]["ensemble_trials"][0] == rows[0]["best_trial"]
+    assert 1 <= len(rows[0]["ensemble_trials"]) <= 3 and 0.0 <= rows[0]["ensemble_test"] <= 1.0
+    assert rows[1]["ensemble_test"] is None  # a tagger has no probabilities per example
     table = out.split("\n\n")[-1]
     assert table.splitlines()[0].startswith("| corpus | seed | metric |")
     assert len(table.strip().splitlines()) == 4
@@ -59,6 +63,9 @@ def test_seeds_pair_the_two_sides_per_seed_and_summarise_the_difference(tmp_path
     on_validation = [row["study_val"] - row["baseline_val"] for row in rows]
     assert float(cells[6].split(" +- ")[0]) == pytest.approx(sum(on_validation) / 2, abs=1e-4)
     assert cells[7] == f"{sum(d > 0 for d in on_validation)}/2"
+    ensemble = [row["ensemble_test"] - row["baseline_test"] for row in rows]
+    assert float(cells[8].split(" +- ")[0]) == pytest.approx(sum(ensemble) / 2, abs=1e-4)
+    assert cells[9] == f"{sum(d > 0 for d in ensemble)}/2"
 
 
 def test_bad_options_are_refused(capsys):
