@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -100,3 +101,21 @@ def wait_for(predicate, seconds: float, what: str, poll: float = 0.2):
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def train_study(folder: Path, toml: str, *, enqueue_baseline: bool = False) -> Path:
+    """Run the study of config ``toml`` (``study = "s"``) in ``folder``'s ``hp.db``."""
+    from search import load_config, run_study
+
+    (folder / "tiny.toml").write_text(toml)
+    config = load_config(folder / "tiny.toml", storage=f"sqlite:///{folder / 'hp.db'}")
+    run_study(config, progress=False, enqueue_baseline_trial=enqueue_baseline)
+    return folder
+
+
+def copy_of_study(trained: Path, tmp_path: Path, monkeypatch) -> str:
+    """A copy of :func:`train_study`'s folder (database and models) as the working folder,
+    for one test to change; returns its storage URL."""
+    shutil.copytree(trained, tmp_path / "copy")
+    monkeypatch.chdir(tmp_path / "copy")
+    return "sqlite:///hp.db"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import optuna
 import pytest
 import torch
-from cli_helpers import hpsearch
+from cli_helpers import copy_of_study, hpsearch, train_study
 
 from objectives import model_from_checkpoint
 from search import load_config, run_study
@@ -34,19 +33,13 @@ num_layers = 1
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 4-trial digits study whose 3 best trials keep their models."""
-    folder = tmp_path_factory.mktemp("ensemble")
-    (folder / "tiny.toml").write_text(TINY)
-    config = load_config(folder / "tiny.toml", storage=f"sqlite:///{folder / 'hp.db'}")
-    run_study(config, progress=False)
-    return folder
+    return train_study(tmp_path_factory.mktemp("ensemble"), TINY)
 
 
 @pytest.fixture
 def study(trained, tmp_path, monkeypatch):
     """A copy of the trained study for one test; the trial numbers by value, best first."""
-    shutil.copytree(trained, tmp_path / "copy")
-    monkeypatch.chdir(tmp_path / "copy")
-    url = "sqlite:///hp.db"
+    url = copy_of_study(trained, tmp_path, monkeypatch)
     loaded = optuna.load_study(study_name="s", storage=url)
     ranked = sorted(loaded.trials, key=lambda t: (-t.value, t.number))
     return url, loaded, [t.number for t in ranked]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import optuna
 import pytest
-from cli_helpers import hpsearch
+from cli_helpers import copy_of_study, hpsearch, train_study
 
 import search._evaluate
-from search import load_config, run_study
 from search._checkpoints import CHECKPOINT_ATTR, CheckpointStore
 
 TINY = """
@@ -34,19 +32,13 @@ hidden_size = 6
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 4-trial digits study (baseline first) whose trials all keep their models."""
-    folder = tmp_path_factory.mktemp("trained")
-    (folder / "tiny.toml").write_text(TINY)
-    config = load_config(folder / "tiny.toml", storage=f"sqlite:///{folder / 'hp.db'}")
-    run_study(config, progress=False, enqueue_baseline_trial=True)
-    return folder
+    return train_study(tmp_path_factory.mktemp("trained"), TINY, enqueue_baseline=True)
 
 
 @pytest.fixture
 def study(trained, tmp_path, monkeypatch):
     """A copy of the trained study (its database and models) for one test to change."""
-    shutil.copytree(trained, tmp_path / "copy")
-    monkeypatch.chdir(tmp_path / "copy")
-    url = "sqlite:///hp.db"
+    url = copy_of_study(trained, tmp_path, monkeypatch)
     loaded = optuna.load_study(study_name="s", storage=url)
     ranked = sorted(loaded.trials, key=lambda t: -t.value)
     return url, loaded, [t.number for t in ranked[:2]]
