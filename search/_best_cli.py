@@ -106,13 +106,8 @@ def best_command(
         typer.echo(f"  {key}: {value}")
     if evaluate_test:
         test = record["test"]
-        scores = ", ".join(
-            f"{k}={v:.4f}"
-            for k, v in test.items()
-            if isinstance(v, float) and k not in ("trial", "n_test")
-        )
         note = " (stored result of an earlier evaluation)" if test["cached"] else ""
-        typer.echo(f"test split ({test['n_test']} examples): {scores}{note}")
+        typer.echo(f"test split ({test['n_test']} examples): {_scores(test)}{note}")
 
 
 def _ensemble(
@@ -132,17 +127,16 @@ def _ensemble(
         typer.echo(json.dumps(jsonable(result), indent=2))
         return
     numbers = ", ".join(f"#{n}" for n in result["trials"])
+    members = f"ensemble of the best {size} trial{'s' if size != 1 else ''} ({numbers})"
     best = result["best"]
     if result["validation"] is None:
         typer.echo(
-            f"ensemble of the best {size} trial{'s' if size != 1 else ''} ({numbers}): validation not scored "
-            "(with folds every member trained on part of it)"
+            f"{members}: validation not scored (with folds, each member trained on part of it)"
         )
     else:
         typer.echo(
-            f"ensemble of the best {size} trial{'s' if size != 1 else ''} ({numbers}): validation "
-            f"{_scores(result['validation'])}; the best trial #{best['number']} alone: "
-            f"{best['value']:.4f}"
+            f"{members}: validation {_scores(result['validation'])}; the best trial "
+            f"#{best['number']} alone: {best['value']:.4f}"
         )
     if evaluate_test:
         test = result["test"]
@@ -153,7 +147,9 @@ def _ensemble(
 def _scores(metrics: dict[str, Any]) -> str:
     """``accuracy=0.9120, macro_f1=0.9087, loss=0.2811`` (numbers only, counts left out)."""
     return ", ".join(
-        f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "n_test"
+        f"{k}={v:.4f}"
+        for k, v in metrics.items()
+        if isinstance(v, float) and k not in ("trial", "n_test")
     )
 
 
