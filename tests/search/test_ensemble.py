@@ -140,3 +140,17 @@ def test_a_study_of_two_objectives_has_no_ensemble(tmp_path, capsys):
     run_study(config, progress=False)
     code, out, err = hpsearch(capsys, "best", "--study", "s", "--storage", url, "--ensemble", "2")
     assert code == 2 and "optimizes 2 values, so it has no single order of best trials" in err
+
+
+def test_with_folds_the_ensemble_is_not_scored_on_the_split_it_trained_on(tmp_path, capsys):
+    # Cross-validation trains each fold's model on most of the validation rows.
+    url = f"sqlite:///{tmp_path / 'folds.db'}"
+    folds = "folds = 2\n" + TINY.replace("n_trials = 4", "n_trials = 2")
+    (tmp_path / "folds.toml").write_text(folds)
+    run_study(load_config(tmp_path / "folds.toml", storage=url), progress=False)
+    args = ["best", "--study", "s", "--storage", url, "--ensemble", "2", "--evaluate-test"]
+    code, out, err = hpsearch(capsys, *args)
+    assert code == 0, err
+    first, second = out.strip().splitlines()
+    assert first.endswith("validation not scored (with folds, each member trained on part of it)")
+    assert second.startswith("test split (") and "accuracy=" in second
