@@ -194,7 +194,6 @@ class RecurrentTask(Task):
         return info
 
 
-@torch.no_grad()
 def label_names(info: Mapping[str, Any], probabilities: torch.Tensor) -> list[str]:
     """The label of each row of ``[N, C]`` probabilities (its highest), by name."""
     names = info["label_names"]
@@ -208,6 +207,7 @@ def softmax_of(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     return torch.softmax(model(*inputs).float(), dim=-1)
 
 
+@torch.no_grad()
 def best_ids(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     """The model's highest-scoring class (or tag) ids for one batch of inputs.
 
