@@ -2,7 +2,7 @@
 
 hpsearch runs it like a built-in task: workers, the shared budget, heartbeats, pruning on
 its per-epoch accuracy, checkpoints of the best trials, ``load_best_model``, ``best
---evaluate-test``, ``predict`` and reports. Point a study at it with
+--evaluate-test``, ``predict`` (with ``--ensemble K`` too) and reports. Point a study at it with
 ``[task] name = "text_cnn:TextCNNTask"`` (this folder is the current one).
 """
 
@@ -19,7 +19,13 @@ from torch import nn
 from objectives import encode_texts, load_classification_data
 from objectives._metrics import ConfusionMetrics, MetricAccumulator
 from objectives.data import ClassificationData, SequenceSplit, SplitSettings
-from objectives.tasks import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults
+from objectives.tasks import (
+    TRAINING_PARAMETERS,
+    LabelPerInput,
+    Task,
+    TaskConfig,
+    field_defaults,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class TextCNN(nn.Module):
         return self.head(self.dropout(torch.cat(pooled, dim=1)))  # [B, n_classes]
 
 
-class TextCNNTask(Task):
+class TextCNNTask(LabelPerInput):
     """One label per text, read by :class:`TextCNN`."""
 
     name = "textcnn"
@@ -133,10 +139,14 @@ class TextCNNTask(Task):
         return TextCNN(TextCNNConfig(**checkpoint["model_config"]))
 
     @classmethod
-    def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
+    def predict_probabilities(
+        cls, model: nn.Module, info: Mapping[str, Any], path: Path
+    ) -> torch.Tensor:
+        """Class probabilities per line of ``path`` (``predict`` labels each with its highest;
+        ``best/predict --ensemble K`` average them over the K best trials' models)."""
         texts = path.read_text(encoding="utf-8").splitlines()
         if not texts:
-            return []
+            return torch.zeros(0, len(info["label_names"]))
+        model.eval()
         with torch.no_grad():
-            ids = model(*encode_texts(texts, dict(info))).argmax(-1)
-        return [info["label_names"][i] for i in ids.tolist()]
+            return torch.softmax(model(*encode_texts(texts, dict(info))), dim=-1)

@@ -17,6 +17,7 @@ from objectives.tasks._base import (
     optimizer_config,
     schedule_config,
 )
+from objectives.tasks._labels import LabelPerInput
 from objectives.tasks._registry import (
     BUILTIN_TASKS,
     ENTRY_POINT_GROUP,
@@ -41,6 +42,7 @@ __all__ = [
     "TAGGING_PARAMETERS",
     "TRAINING_PARAMETERS",
     "ClassificationTask",
+    "LabelPerInput",
     "NerTask",
     "PosTask",
     "TabularTask",

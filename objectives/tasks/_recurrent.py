@@ -194,19 +194,6 @@ class RecurrentTask(Task):
         return info
 
 
-def label_names(info: Mapping[str, Any], probabilities: torch.Tensor) -> list[str]:
-    """The label of each row of ``[N, C]`` probabilities (its highest), by name."""
-    names = info["label_names"]
-    return [names[i] for i in probabilities.argmax(-1).tolist()]
-
-
-@torch.no_grad()
-def softmax_of(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
-    """``[N, C]`` class probabilities of a model with one label per input."""
-    model.eval()
-    return torch.softmax(model(*inputs).float(), dim=-1)
-
-
 @torch.no_grad()
 def best_ids(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     """The model's highest-scoring class (or tag) ids for one batch of inputs.

@@ -26,14 +26,13 @@ from objectives.data import (
 from objectives.errors import ObjectiveError
 from objectives.tasks._base import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults
 from objectives.tasks._derive import spec_values
+from objectives.tasks._labels import LabelPerInput, softmax_of
 from objectives.tasks._pretrained import vector_space
 from objectives.tasks._recurrent import (
     ENCODER_PARAMETERS,
     TEXT_PARAMETERS,
     RecurrentTask,
-    label_names,
     read_lines,
-    softmax_of,
 )
 from objectives.tasks._spaces import encoder_space, optimizer_space
 
@@ -46,7 +45,7 @@ CLASSIFICATION_PARAMETERS: dict[str, Any] = {
 """Every hyperparameter the classification objective reads, with its default."""
 
 
-class ClassificationTask(RecurrentTask):
+class ClassificationTask(LabelPerInput, RecurrentTask):
     """One label per text (or per sequence of feature rows): recurrent encoder + pooling."""
 
     name = "classification"
@@ -128,14 +127,10 @@ class ClassificationTask(RecurrentTask):
         return SequenceClassifier(ClassifierConfig.from_dict(checkpoint["model_config"]))
 
     @classmethod
-    def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
-        """A label per line: a text, or (feature models) its feature rows' numbers."""
-        return label_names(info, cls.predict_probabilities(model, info, path))
-
-    @classmethod
     def predict_probabilities(
         cls, model: nn.Module, info: Mapping[str, Any], path: Path
     ) -> torch.Tensor:
+        """Per line of ``path``: a text, or (feature models) its feature rows' numbers."""
         lines = read_lines(path)
         if not lines:
             return torch.zeros(0, len(info["label_names"]))

@@ -24,7 +24,7 @@ from objectives.data import (
 from objectives.data._tabular import BuiltinTabular
 from objectives.errors import ObjectiveError
 from objectives.tasks._base import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults
-from objectives.tasks._recurrent import label_names, softmax_of
+from objectives.tasks._labels import LabelPerInput, softmax_of
 from objectives.tasks._spaces import optimizer_space, schedule_space
 
 MLP_MAX_LAYERS = 8
@@ -65,7 +65,7 @@ def _split(x: np.ndarray, y: np.ndarray) -> SequenceSplit:
     )
 
 
-class TabularTask(Task):
+class TabularTask(LabelPerInput):
     """One label per feature row: an MLP over standardized features."""
 
     name = "tabular"
@@ -163,14 +163,10 @@ class TabularTask(Task):
         return MLPClassifier(MLPConfig.from_dict(checkpoint["model_config"]))
 
     @classmethod
-    def predict(cls, model: nn.Module, info: Mapping[str, Any], path: Path) -> list[str]:
-        """A label per row of a CSV with the training data's feature columns (and header)."""
-        return label_names(info, cls.predict_probabilities(model, info, path))
-
-    @classmethod
     def predict_probabilities(
         cls, model: nn.Module, info: Mapping[str, Any], path: Path
     ) -> torch.Tensor:
+        """Per row of a CSV with the training data's feature columns (and header)."""
         frame = pd.read_csv(path, encoding="utf-8-sig")
         levels = dict(info["categorical_levels"])
         missing = [c for c in [*info["numeric_columns"], *levels] if c not in frame.columns]

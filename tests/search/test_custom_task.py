@@ -56,6 +56,22 @@ def test_example_runs_on_two_workers_on_postgresql_to_its_budget(example, postgr
     assert out.splitlines() and set(out.splitlines()) <= {"positive", "negative"}
     assert len(out.splitlines()) == 2
 
+    # It gives class probabilities (LabelPerInput), so its best two models label as one.
+    code, out, err = hpsearch(
+        capsys,
+        "predict",
+        "--study",
+        study,
+        "--storage",
+        postgres_url,
+        "--input",
+        str(reviews),
+        "--ensemble",
+        "2",
+    )
+    assert code == 0, err
+    assert len(out.splitlines()) == 2 and set(out.splitlines()) <= {"positive", "negative"}
+
 
 def test_an_entry_point_names_a_task(tmp_path, monkeypatch):
     # What `pip install mypkg` with [project.entry-points."hpsearch.tasks"] leaves behind.
