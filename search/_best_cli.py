@@ -18,7 +18,7 @@ EnsembleOption = Annotated[
         "--ensemble",
         metavar="K",
         help="Average the class probabilities of the best K trials' saved models "
-        "(classification and tabular; K <= keep_checkpoints) [default: none].",
+        "(classification, tabular, a LabelPerInput task; K <= keep_checkpoints) [default: none].",
     ),
 ]
 

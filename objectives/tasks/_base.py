@@ -374,5 +374,5 @@ class Task(ABC):
         """
         raise ObjectiveError(
             f"task {cls.name!r} gives no class probabilities per input, so its models cannot "
-            "be averaged in an ensemble (classification and tabular can)"
+            "be averaged in an ensemble (classification, tabular and LabelPerInput tasks can)"
         )
