@@ -25,6 +25,7 @@ from objectives.tasks import (
     Task,
     TaskConfig,
     field_defaults,
+    softmax_of,
 )
 
 
@@ -147,6 +148,4 @@ class TextCNNTask(LabelPerInput):
         texts = path.read_text(encoding="utf-8").splitlines()
         if not texts:
             return torch.zeros(0, len(info["label_names"]))
-        model.eval()
-        with torch.no_grad():
-            return torch.softmax(model(*encode_texts(texts, dict(info))), dim=-1)
+        return softmax_of(model, *encode_texts(texts, dict(info)))

@@ -17,7 +17,7 @@ from objectives.tasks._base import (
     optimizer_config,
     schedule_config,
 )
-from objectives.tasks._labels import LabelPerInput
+from objectives.tasks._labels import LabelPerInput, softmax_of
 from objectives.tasks._registry import (
     BUILTIN_TASKS,
     ENTRY_POINT_GROUP,
@@ -58,6 +58,7 @@ __all__ = [
     "optimizer_space",
     "schedule_config",
     "schedule_space",
+    "softmax_of",
     "task_class",
     "task_reference",
 ]
