@@ -17,12 +17,14 @@ from storage import DEFAULT_STORAGE_URL
 
 
 def report_command(
+    ctx: typer.Context,
     study: Annotated[
         str | None,
         typer.Option(
             "--study",
             envvar="HPSEARCH_STUDY",
-            help="Study name [default: none; needed unless --compare].",
+            help="Study name [default: demo, the study `hpsearch run` makes; not with "
+            "--compare].",
         ),
     ] = None,
     storage: StorageOption = DEFAULT_STORAGE_URL,
@@ -59,39 +61,45 @@ def report_command(
 ) -> None:
     """Write an offline HTML report (plus a PNG per figure and summary.txt); print its path."""
     if compare is not None:
+        # HPSEARCH_STUDY in the environment is fine; --study typed beside --compare is not.
+        # By the source's name: typer >= 0.2x bundles its own click, with its own enum.
+        source = ctx.get_parameter_source("study")
+        if source is not None and source.name == "COMMANDLINE":
+            from search.errors import ConfigError  # imports objectives (torch): only here
+
+            raise ConfigError(
+                f"--study {study!r} and --compare {compare[0]} {compare[1]} ask for two "
+                "different reports; give one (a report of one study, or a comparison of two)"
+            )
         from search._report_compare import make_comparison
 
         typer.echo(make_comparison(compare[0], compare[1], storage, out))
         return
-    if study is None:
-        from search.errors import ConfigError  # imports objectives (torch): only here
-
-        raise ConfigError(
-            "report needs a study: give --study NAME (or set HPSEARCH_STUDY), "
-            "or --compare STUDY_A STUDY_B"
-        )
     from search._report import ReportOptions
     from search._report_html import make_report
 
     options = ReportOptions(top_k=top_k, include_pruned=include_pruned)
-    typer.echo(make_report(study, storage, out, options))
+    typer.echo(make_report(study or "demo", storage, out, options))
 
 
 def trials_command(
-    study: StudyOption,
+    study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
     csv: Annotated[
         Path | None,
         typer.Option("--csv", help="Write the table to this CSV file [default: print it]."),
     ] = None,
 ) -> None:
-    """Print the trials of a study as a table, or write them to a CSV file."""
+    """Print the trials of a study (state, value, seconds, epochs, hyperparameters), or
+    write every column, dates, attributes and per-epoch histories too, to a CSV file."""
     from search._study import open_study
-    from search._trials import trials_table, write_csv
+    from search._trials import readable_view, trials_table, write_csv
 
     table = trials_table(open_study(study, storage))
     if csv is None:
-        typer.echo(table.to_string(index=False) if not table.empty else "no trials")
+        typer.echo(
+            readable_view(table).to_string(index=False, na_rep="-") if not table.empty else "no trials"
+        )
         return
     write_csv(table, csv)
     typer.echo(f"{len(table)} trials written to {csv}")

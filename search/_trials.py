@@ -68,6 +68,30 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return frame.sort_values("number").reset_index(drop=True)
 
 
+def readable_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :func:`trials_table` a person reads in a terminal.
+
+    Number, state, value(s), seconds, epochs trained and the hyperparameters (without their
+    ``params_`` prefix), numbers to 4 significant digits; the dates, the attributes and the
+    per-epoch histories stay in the full table (``hpsearch trials --csv``).
+    """
+    columns: dict[str, Any] = {"number": table["number"], "state": table["state"]}
+    for column in table.columns:
+        if column.startswith("value"):
+            columns[column.removeprefix("values_").removeprefix("value_")] = table[column]
+    if "duration" in table:
+        columns["seconds"] = table["duration"].dt.total_seconds().round(1)
+    if "user_attrs_epochs_run" in table:
+        columns["epochs"] = table["user_attrs_epochs_run"].astype("Int64")
+    for column in table.columns:
+        if column.startswith("params_"):
+            columns[column.removeprefix("params_")] = table[column]
+    view = pd.DataFrame(columns)
+    floats = view.select_dtypes("float").columns
+    view[floats] = view[floats].apply(lambda values: values.map(lambda v: float(f"{v:.4g}")))
+    return view
+
+
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` to ``path``; a missing or unwritable folder is one clear error.
 

@@ -420,6 +420,21 @@ def test_report_compare_puts_two_studies_side_by_side(known, tmp_path: Path) -> 
     assert (out / "01-compare.png").stat().st_size > 5000
 
 
+def test_report_compare_leaves_the_study_from_the_environment_unused(
+    known, tmp_path: Path, monkeypatch
+) -> None:
+    _, url = known
+    monkeypatch.setenv("HPSEARCH_STUDY", "known")
+    out = tmp_path / "compare"
+
+    result = runner.invoke(
+        app, ["report", "--storage", url, "--compare", "known", "other", "--out", str(out)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (out / "compare.html").is_file()
+
+
 def test_report_command_usage_errors_are_one_line_with_exit_code_2(
     known, capsys, monkeypatch
 ) -> None:
@@ -428,7 +443,12 @@ def test_report_command_usage_errors_are_one_line_with_exit_code_2(
         monkeypatch.delenv(name)  # no study or storage from the environment
     for args, message in [
         (["--study", "known", "--top-k", "0"], "error: top_k (--top-k) must be a whole number"),
-        ([], "error: report needs a study: give --study NAME"),
+        # No --study: the demo study `hpsearch run` makes, as every command reads.
+        ([], "error: study 'demo' does not exist in"),
+        (
+            ["--study", "known", "--compare", "known", "other"],
+            "error: --study 'known' and --compare known other ask for two different reports",
+        ),
     ]:
         code, _, err = hpsearch(capsys, "report", "--storage", url, *args)
         assert code == 2, err

@@ -17,11 +17,13 @@ from search.errors import StudyError
 runner = CliRunner()
 
 
-def _study(sqlite_url: str) -> optuna.Study:
-    study = optuna.create_study(study_name="t", storage=storage.open_storage(sqlite_url))
+def _study(sqlite_url: str, name: str = "t") -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=storage.open_storage(sqlite_url))
     for index in range(3):
         trial = study.ask()
         trial.suggest_categorical("cell", ["gru", "lstm"])
+        if index:  # a conditional parameter: absent from the first trial
+            trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
         trial.set_user_attr("train_seconds", 10.0 * index)
         trial.set_user_attr("val_history", [{"epoch": 0, "accuracy": 0.5}])
         trial.set_user_attr("data", {"name": "imdb", "rows": 100})
@@ -39,13 +41,30 @@ def test_table_flattens_user_attributes(sqlite_url: str) -> None:
     assert "params_cell" in table
 
 
-def test_trials_command_prints_the_table(sqlite_url: str) -> None:
+def test_trials_command_prints_what_a_person_reads(sqlite_url: str) -> None:
     _study(sqlite_url)
 
     result = runner.invoke(app, ["trials", "--study", "t", "--storage", sqlite_url])
 
     assert result.exit_code == 0, result.output
-    assert "params_cell" in result.output and "user_attrs_train_seconds" in result.output
+    header, *rows = result.output.strip().splitlines()
+    assert header.split() == ["number", "state", "value", "seconds", "cell", "weight_decay"]
+    assert len(rows) == 3
+    assert rows[0].split()[-1] == "-"  # the parameter trial 0 did not have
+    # The histories and attributes are in the CSV, not on the terminal.
+    assert "val_history" not in result.output and "epoch" not in result.output
+
+
+def test_trials_command_reads_the_demo_study_by_default(
+    sqlite_url: str, monkeypatch, tmp_path: Path
+) -> None:
+    for name in ("HPSEARCH_STUDY", "HPSEARCH_STORAGE"):
+        monkeypatch.delenv(name, raising=False)
+    _study(sqlite_url, name="demo")
+
+    result = runner.invoke(app, ["trials", "--storage", sqlite_url])
+
+    assert result.exit_code == 0, result.output
     assert len(result.output.strip().splitlines()) == 4  # header + 3 trials
 
 
