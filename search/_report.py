@@ -38,6 +38,7 @@ from search._report_effects import (
 from search._report_trials import (
     COST_ATTRIBUTES,
     baseline_trial,
+    common_epoch,
     completed_frame,
     completed_trials,
     epochs_run,
@@ -45,6 +46,7 @@ from search._report_trials import (
     metric_names,
     param_distributions,
     split_usable_params,
+    study_at_epoch,
     trial_frame,
 )
 from search.errors import ConfigError
@@ -98,6 +100,12 @@ class ReportData:
         ranked: Usable params, most important first.
         disagreements: Sentences about evaluators that rank a top parameter differently.
         baseline: Number of the ``baseline = true`` trial, or ``None``.
+        common_epoch: Set when too few trials completed (fewer than
+            :data:`MIN_TRIALS_FOR_IMPORTANCE`) but enough reached one epoch: the latest
+            such epoch; importances, marginal effects and parameter plots then compare every
+            trial that reached it at its value there (``--include-pruned`` not given).
+        analysis_study: Those trials as an in-memory study (for Optuna's evaluators and
+            plots), or ``None`` when the analyses use the study's completed trials.
     """
 
     study_name: str
@@ -119,6 +127,8 @@ class ReportData:
     ranked: list[str] = field(default_factory=list)
     disagreements: list[str] = field(default_factory=list)
     baseline: int | None = None
+    common_epoch: int | None = None
+    analysis_study: optuna.Study | None = None
 
     @property
     def top_params(self) -> list[str]:
@@ -255,10 +265,18 @@ def build_report_data(study: optuna.Study, options: ReportOptions | None = None)
         )
     if data.summary["n_with_train_seconds"] == 0:
         data.notes.append("Training time not shown: no trial records train_seconds.")
-    data.usable_params, data.single_valued = split_usable_params(completed_frame(study))
-    data.importances, notes = param_importances(study)
+    analysed = study
+    if n_completed < MIN_TRIALS_FOR_IMPORTANCE and not options.include_pruned:
+        data.common_epoch = common_epoch(study, MIN_TRIALS_FOR_IMPORTANCE)
+    if data.common_epoch is not None:
+        analysed = data.analysis_study = study_at_epoch(study, data.common_epoch)
+        data.effect_frame = trial_frame(study, at_epoch=data.common_epoch)
+        data.usable_params, data.single_valued = split_usable_params(data.effect_frame)
+    else:
+        data.effect_frame = trial_frame(study, include_pruned=options.include_pruned)
+        data.usable_params, data.single_valued = split_usable_params(completed_frame(study))
+    data.importances, notes = param_importances(analysed)
     data.notes.extend(notes)
-    data.effect_frame = trial_frame(study, include_pruned=options.include_pruned)
     data.effects = marginal_effect_details(
         data.effect_frame, param_distributions(study), data.maximize
     )
@@ -267,7 +285,7 @@ def build_report_data(study: optuna.Study, options: ReportOptions | None = None)
         data.notes.append("Marginal effect tables not computed: the trials have no parameters.")
     usable_tables = {k: v for k, v in data.marginal.items() if k in data.usable_params}
     data.ranked = [p for p in ranked_params(data.importances, usable_tables) if p in usable_tables]
-    data.disagreements = importance_disagreements(data.importances, n_completed)
+    data.disagreements = importance_disagreements(data.importances, len(analysed.trials))
     for cost in COST_ATTRIBUTES:
         analysis = cost_quality(study, cost)
         if analysis is None:

@@ -23,8 +23,7 @@ def report_command(
         typer.Option(
             "--study",
             envvar="HPSEARCH_STUDY",
-            help="Study name [default: demo, the study `hpsearch run` makes; not with "
-            "--compare].",
+            help="Study name [default: demo, the study `hpsearch run` makes; not with --compare].",
         ),
     ] = None,
     storage: StorageOption = DEFAULT_STORAGE_URL,
@@ -97,8 +96,9 @@ def trials_command(
 
     table = trials_table(open_study(study, storage))
     if csv is None:
+        empty = table.empty
         typer.echo(
-            readable_view(table).to_string(index=False, na_rep="-") if not table.empty else "no trials"
+            "no trials" if empty else readable_view(table).to_string(index=False, na_rep="-")
         )
         return
     write_csv(table, csv)

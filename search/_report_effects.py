@@ -320,7 +320,7 @@ def importance_disagreements(
 
     Args:
         importances: Evaluator name -> {param: importance}.
-        n_trials: Completed trials the estimates rest on.
+        n_trials: Trials the estimates rest on.
         k: How many top parameters of each evaluator to check.
 
     Returns:
@@ -347,7 +347,7 @@ def importance_disagreements(
             lines.append(f"The importance methods disagree on {name}: {' but '.join(parts)}.")
     if lines:
         lines.append(
-            f"These importances rest on {n_trials} completed trials; run more trials before "
+            f"These importances rest on {n_trials} trials; run more trials before "
             "trusting the order of the parameters."
         )
     return lines

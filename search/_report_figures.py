@@ -299,13 +299,19 @@ def _pairs(data: ReportData) -> list[tuple[str, str]]:
     return pairs
 
 
+def _analysed_trials(data: ReportData) -> str:
+    if data.common_epoch is not None:
+        return f"the trials that reached epoch {data.common_epoch}"
+    return "the completed trials"
+
+
 def _usable_sentence(data: ReportData, what: str, needed: int) -> str:
     usable = ", ".join(data.usable_params) or "none"
     single = ", ".join(f"{k}={v!r}" for k, v in data.single_valued.items())
     params = "parameter" if needed == 1 else "parameters"
     return (
         f"{what} not drawn: they need at least {needed} {params} with two or more "
-        f"distinct values in the completed trials; usable: {usable}"
+        f"distinct values in {_analysed_trials(data)}; usable: {usable}"
         + (f" (single-valued: {single})." if single else ".")
     )
 
@@ -319,6 +325,10 @@ def build_figures(study: optuna.Study, data: ReportData) -> tuple[list[Figure], 
     target = _target_kwargs(study, data)
     distributions = param_distributions(study)
     optuna_figure = functools.partial(_optuna_figure, study=study, distributions=distributions)
+    # The parameter plots read the trials the analyses use (at the common epoch, if any).
+    param_figure = functools.partial(
+        _optuna_figure, study=data.analysis_study or study, distributions=distributions
+    )
     builders: list[tuple[str, Callable[[], Figure | None]]] = [
         (
             "optimization history",
@@ -336,7 +346,7 @@ def build_figures(study: optuna.Study, data: ReportData) -> tuple[list[Figure], 
             (
                 f"contour {first} x {second}",
                 functools.partial(
-                    optuna_figure,
+                    param_figure,
                     f"contour-{first}-{second}",
                     "contour",
                     "plot_contour",
@@ -354,7 +364,7 @@ def build_figures(study: optuna.Study, data: ReportData) -> tuple[list[Figure], 
         builders.append(
             (
                 "parallel coordinates",
-                lambda: optuna_figure(
+                lambda: param_figure(
                     "parallel",
                     "parallel",
                     "plot_parallel_coordinate",

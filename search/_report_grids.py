@@ -108,6 +108,12 @@ def trials_used(data: ReportData) -> str:
     frame = data.effect_frame
     n_pruned = int(frame["pruned"].sum()) if len(frame) else 0
     n_complete = len(frame) - n_pruned
+    if data.common_epoch is not None:
+        return (
+            f"the {len(frame)} trials that reached epoch {data.common_epoch}, completed or "
+            "pruned later, at the value they reported there (too few completed trials to "
+            "compare final values)"
+        )
     if data.options.include_pruned:
         return (
             f"{len(frame)} trials: {n_complete} completed and {n_pruned} pruned, the pruned "

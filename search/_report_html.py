@@ -28,13 +28,18 @@ SUMMARY_FILE_NAME = "summary.txt"
 
 
 def write_pngs(figures: list[Figure], out_dir: Path) -> tuple[list[Path], list[str]]:
-    """Write each figure's matplotlib twin as ``NN-<name>.png``; a note for each that fails."""
+    """Write each figure's matplotlib twin as ``NN-<name>.png`` (replacing the ``NN-*.png``
+    an earlier report left in ``out_dir``); a note for each that fails."""
     import matplotlib
 
     # Agg draws to files only; the report must work on a headless server.
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # An earlier report into this folder may have drawn other figures: its numbered PNGs
+    # would read as part of this one. Only files of this naming are removed.
+    for stale in out_dir.glob("[0-9][0-9]-*.png"):
+        stale.unlink()
     paths: list[Path] = []
     notes: list[str] = []
     for index, figure in enumerate(figures, start=1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 
 from search._derived import DERIVED_ATTR, derived_lines
-from search._report import ReportData
+from search._report import MIN_TRIALS_FOR_IMPORTANCE, ReportData
 from search._report_effects import best_level
 from search._report_trials import baseline_trial, compute_hours, test_result
 
@@ -60,11 +60,25 @@ def _compute_line(study: optuna.Study, data: ReportData) -> str | None:
     return "Compute: " + "; ".join(parts) + " (training time, from train_seconds)."
 
 
+def _common_epoch_line(data: ReportData) -> str | None:
+    if data.common_epoch is None:
+        return None
+    complete = data.summary["states"].get("COMPLETE", 0)
+    return (
+        f"Compared at epoch {data.common_epoch}: {len(data.effect_frame)} trials reached it, "
+        f"pruned ones included; {complete} completed, too few (need "
+        f"{MIN_TRIALS_FOR_IMPORTANCE}) to compare final values, so the importances, marginal "
+        "effects and parameter plots use each trial's value at that epoch."
+    )
+
+
 def _top_line(data: ReportData) -> str | None:
     top = [p for p in data.ranked[:N_SUMMARY_PARAMS] if p in data.marginal]
     if not top:
         return None
     how = "by importance" if data.importances else "by spread of their mean"
+    if data.common_epoch is not None:
+        how += f" at epoch {data.common_epoch}"
     levels = [f"{p} (best level {best_level(data.marginal[p], data.maximize)})" for p in top]
     return f"Most important parameters {how}: {', '.join(levels)}."
 
@@ -115,6 +129,7 @@ def summary_lines(study: optuna.Study, data: ReportData) -> list[str]:
         _result_line(study, data),
         _trials_line(data),
         _compute_line(study, data),
+        _common_epoch_line(data),
         _top_line(data),
         _diminishing_line(study, data),
         _derived_line(study),

@@ -21,6 +21,8 @@ from search._reference import baseline_of
 #: Cost columns the cost-vs-quality analysis looks for among the trial user attributes.
 COST_ATTRIBUTES = ("train_seconds", "n_parameters")
 
+_ANALYSED = (TrialState.COMPLETE, TrialState.PRUNED)
+
 
 def metric_names(study: optuna.Study) -> list[str]:
     """Names of the study's objectives, from the ``metric_names`` or ``metric`` attribute.
@@ -64,7 +66,9 @@ def last_reported_value(trial: FrozenTrial) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def trial_frame(study: optuna.Study, include_pruned: bool = False) -> pd.DataFrame:
+def trial_frame(
+    study: optuna.Study, include_pruned: bool = False, at_epoch: int | None = None
+) -> pd.DataFrame:
     """One row per trial the analysis uses: number, value, pruned, params, costs.
 
     Args:
@@ -72,16 +76,21 @@ def trial_frame(study: optuna.Study, include_pruned: bool = False) -> pd.DataFra
         include_pruned: Also use pruned trials, at the value they last reported (for a
             maximized metric this flatters nothing: a pruned trial stopped early because
             it was behind, and its last value is what it had reached).
+        at_epoch: Instead, every trial that reached this epoch (from 1), completed or
+            pruned, at the value it reported there (see :func:`common_epoch`); ``pruned``
+            is then false throughout, as every value is at the same point of training.
 
     Returns:
         Columns ``number``, ``value`` (first objective), ``pruned``, ``params_<name>`` for
         every parameter, and the :data:`COST_ATTRIBUTES` the trials record (NaN if not).
     """
     rows: list[dict[str, Any]] = []
-    trials: list[tuple[FrozenTrial, float, bool]] = [
-        (t, t.values[0], False) for t in completed_trials(study)
-    ]
-    if include_pruned:
+    trials: list[tuple[FrozenTrial, float, bool]] = (
+        [(t, value, False) for t, value in values_at_epoch(study, at_epoch)]
+        if at_epoch is not None
+        else [(t, t.values[0], False) for t in completed_trials(study)]
+    )
+    if include_pruned and at_epoch is None:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
             value = last_reported_value(trial)
             if value is not None:
@@ -95,6 +104,55 @@ def trial_frame(study: optuna.Study, include_pruned: bool = False) -> pd.DataFra
         rows.append(row)
     columns = None if rows else ["number", "value", "pruned", *COST_ATTRIBUTES]
     return pd.DataFrame(rows, columns=columns)
+
+
+def common_epoch(study: optuna.Study, minimum: int) -> int | None:
+    """The latest epoch (from 1) that at least ``minimum`` trials reported, pruned ones
+    included, or ``None`` (none did, or the study is multi-objective and not pruned).
+
+    A study whose pruner stopped most trials has too few completed trials to say which
+    parameters matter, but many trials trained its first epochs: compared at one epoch,
+    they stand on the same footing, unlike a pruned trial's early value beside a finished
+    trial's best.
+    """
+    if len(study.directions) != 1:
+        return None
+    reached: dict[int, int] = {}
+    for trial in study.get_trials(deepcopy=False, states=_ANALYSED):
+        for step, value in trial.intermediate_values.items():
+            if math.isfinite(value):
+                reached[step] = reached.get(step, 0) + 1
+    steps = [step for step, count in reached.items() if count >= minimum]
+    return max(steps) + 1 if steps else None
+
+
+def values_at_epoch(study: optuna.Study, epoch: int) -> list[tuple[FrozenTrial, float]]:
+    """Completed and pruned trials that reported epoch ``epoch`` (from 1), with that value."""
+    return [
+        (trial, float(trial.intermediate_values[epoch - 1]))
+        for trial in study.get_trials(deepcopy=False, states=_ANALYSED)
+        if math.isfinite(trial.intermediate_values.get(epoch - 1, math.nan))
+    ]
+
+
+def study_at_epoch(study: optuna.Study, epoch: int) -> optuna.Study:
+    """An in-memory study of :func:`values_at_epoch`'s trials as completed trials valued
+    there, for Optuna's importance evaluators and plots (trial numbers are its own)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+    try:
+        copy = optuna.create_study(direction=study.directions[0])
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    copy.add_trials(
+        [
+            optuna.trial.create_trial(
+                params=trial.params, distributions=trial.distributions, value=value
+            )
+            for trial, value in values_at_epoch(study, epoch)
+        ]
+    )
+    return copy
 
 
 def completed_frame(study: optuna.Study) -> pd.DataFrame:

@@ -203,7 +203,7 @@ def test_importance_disagreement_is_called_out_with_the_trial_count() -> None:
         "The importance methods disagree on num_layers: 3rd by PED-ANOVA (0.14) but 4th by "
         "fANOVA (0.0001)." in lines
     )
-    assert lines[-1].startswith("These importances rest on 40 completed trials; run more")
+    assert lines[-1].startswith("These importances rest on 40 trials; run more")
     agreeing = {"a": {"x": 0.7, "y": 0.2, "z": 0.1}, "b": {"x": 0.6, "y": 0.3, "z": 0.1}}
     assert importance_disagreements(agreeing, n_trials=40) == []
     noise = {"a": {"x": 0.9, "y": 0.04, "z": 0.01, "w": 0.0}, "b": {"x": 0.9, "w": 0.04}}
