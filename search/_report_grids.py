@@ -37,8 +37,9 @@ def _subplots(rows: int, cols: int, titles: list[str]) -> go.Figure:
 def slice_figure(data: ReportData, distributions: dict[str, BaseDistribution]) -> Figure | None:
     """The metric against each usable parameter, a grid of panels, one dot per trial.
 
-    Only parameters with at least two distinct values are drawn; the completed trials are
-    the dots, coloured by trial number (viridis: early purple, late yellow).
+    Only parameters with at least two distinct values are drawn; the completed trials (or,
+    with ``data.common_epoch``, the trials at that epoch) are the dots, coloured by trial
+    number (viridis: early purple, late yellow).
     """
     params = data.ranked + [p for p in data.usable_params if p not in data.ranked]
     frame = data.effect_frame[~data.effect_frame["pruned"]] if len(data.effect_frame) else None
@@ -46,6 +47,11 @@ def slice_figure(data: ReportData, distributions: dict[str, BaseDistribution]) -
         return None
     rows, cols = grid_shape(len(params))
     figure = _subplots(rows, cols, params)
+    which = (
+        f"{len(frame)} trials at epoch {data.common_epoch}"
+        if data.common_epoch is not None
+        else f"{len(frame)} completed trials"
+    )
     panels: list[tuple[str, pd.DataFrame, bool, Any]] = []
     for index, name in enumerate(params):
         row, col = index // cols + 1, index % cols + 1
@@ -76,7 +82,7 @@ def slice_figure(data: ReportData, distributions: dict[str, BaseDistribution]) -
             **plotly_ticks(ticks),
         )
     figure.update_layout(
-        title=f"{data.metric} against each parameter ({len(frame)} completed trials)",
+        title=f"{data.metric} against each parameter ({which})",
         coloraxis={"colorscale": "Viridis", "colorbar": {"title": "trial"}},
     )
 
@@ -96,7 +102,7 @@ def slice_figure(data: ReportData, distributions: dict[str, BaseDistribution]) -
             set_matplotlib_ticks(ax.xaxis, ticks)
             ax.set_title(name)
             ax.set_ylabel(data.metric)
-        fig.suptitle(f"{data.metric} against each parameter ({len(frame)} completed trials)")
+        fig.suptitle(f"{data.metric} against each parameter ({which})")
         fig.tight_layout()
         return fig
 

@@ -10,6 +10,7 @@ from optuna.trial import TrialState, create_trial
 
 from search import build_report_data
 from search._report import ReportOptions
+from search._report_figures import build_figures
 from search._report_html import write_report
 from search._report_text import summary_lines
 
@@ -54,6 +55,13 @@ def test_a_mostly_pruned_study_is_compared_at_the_epoch_its_trials_reached() -> 
     assert data.ranked[0] == "lr"
     # The marginal effects count every trial at its epoch-2 value, not the one completed.
     assert int(data.marginal["hidden_size"]["n"].sum()) == 20
+    figures, notes = build_figures(study, data)
+    assert {"importance", "contour-lr-hidden_size", "slice", "parallel"} <= {
+        figure.name for figure in figures
+    }
+    assert not notes
+    (slice_,) = [figure for figure in figures if figure.name == "slice"]
+    assert "(20 trials at epoch 2)" in slice_.plotly.layout.title.text
     lines = summary_lines(study, data)
     assert any(line.startswith("Compared at epoch 2: 20 trials reached it") for line in lines)
     assert any(
