@@ -184,21 +184,37 @@ def _confirm(
 
 
 def predict_command(
-    input_path: Annotated[
-        Path,
-        typer.Option(
-            "--input",
+    input_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="FILE",
             help="A text (or feature row) per line; a sentence per line for taggers; a CSV "
-            "with the training columns for tabular.",
+            "with the training columns for tabular. Or give it as --input.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", help="The inputs' file, as FILE [default: none]."),
+    ] = None,
     study: StudyOption = "demo",
     storage: StorageOption = DEFAULT_STORAGE_URL,
     ensemble: EnsembleOption = None,
 ) -> None:
-    """Print the best model's prediction for each input: a label, or a tag per token."""
+    """Print the best model's prediction for each input of FILE: a label, or a tag per token."""
+    from search._cli_errors import USAGE_ERROR
+
+    if input_file is None and input_path is None:
+        raise USAGE_ERROR("predict needs the inputs' file: hpsearch predict FILE (or --input FILE)")
+    if input_file is not None and input_path is not None and input_file != input_path:
+        raise USAGE_ERROR(
+            f"predict reads one file, but got FILE {str(input_file)!r} and --input "
+            f"{str(input_path)!r}; give one of them"
+        )
     from search._predict import predict_file
 
     setup_logging()
-    for line in predict_file(study, input_path, storage, ensemble=ensemble):
+    path = input_file if input_file is not None else input_path
+    assert path is not None  # one of the two, checked above
+    for line in predict_file(study, path, storage, ensemble=ensemble):
         typer.echo(line)

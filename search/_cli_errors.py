@@ -22,6 +22,11 @@ from search.errors import EXIT_INTERRUPTED, EXIT_USAGE
 CLICK_EXCEPTION: type[Exception] = next(
     base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException"
 )
+USAGE_ERROR: type[Exception] = next(
+    base for base in typer.BadParameter.__mro__ if base.__name__ == "UsageError"
+)
+"""That click's ``UsageError``: a command raises it for arguments that do not go together,
+and the user sees the one ``error:`` line and the command's usage line click errors get."""
 
 
 def program_name() -> str:

@@ -90,6 +90,7 @@ BAD_USAGES: dict[str, list[tuple[list[str], str]]] = {
         (["--inptu", "x.txt"], "--input"),
         ([], "--input"),
         (["--input"], "--input"),
+        (["a.txt", "--input", "b.txt"], "--input 'b.txt'"),
     ],
     "evaluate": [
         (["--trail", "3"], "--trial"),

@@ -26,6 +26,15 @@ def test_the_default_digits_model_predicts_from_rows_of_numbers(tmp_path, monkey
     )
     assert code == 0, err
     assert len(out.splitlines()) == 5 and set(out.splitlines()) <= set("0123456789")
+    # The file as an argument, as `hpsearch predict FILE` reads: the same answers.
+    assert hpsearch(capsys, "predict", "--study", "d", "--storage", url, "digits.txt")[1] == out
+    code, _, err = hpsearch(
+        capsys, "predict", "--study", "d", "--storage", url, "digits.txt", "--input", "x.txt"
+    )
+    assert code == 2 and err.splitlines()[0] == (
+        "error: predict reads one file, but got FILE 'digits.txt' and --input 'x.txt'; "
+        "give one of them"
+    )
 
     (tmp_path / "bad.txt").write_text("1 2 3\n")
     code, _, err = hpsearch(
