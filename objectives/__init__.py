@@ -22,16 +22,12 @@ if TYPE_CHECKING:
         check_graph_mode,
         graphs_unavailable,
     )
+    from objectives._mlp import MLPClassifier, MLPConfig
     from objectives._models import (
-        CharEncoderConfig,
         ClassifierConfig,
         EncoderConfig,
-        MLPClassifier,
-        MLPConfig,
         RecurrentEncoder,
         SequenceClassifier,
-        SequenceTagger,
-        TaggerConfig,
         count_parameters,
     )
     from objectives._objective import (
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
         objective_values,
     )
     from objectives._schedules import ScheduleConfig
+    from objectives._tagger_model import CharEncoderConfig, SequenceTagger, TaggerConfig
     from objectives._training import classification_metrics, evaluate, predict
     from objectives.data import (
         BUILTIN_DATASETS,
@@ -88,15 +85,15 @@ _LAZY: dict[str, str] = {
     "GraphMode": "objectives._graphs",
     "check_graph_mode": "objectives._graphs",
     "graphs_unavailable": "objectives._graphs",
-    "CharEncoderConfig": "objectives._models",
+    "CharEncoderConfig": "objectives._tagger_model",
     "ClassifierConfig": "objectives._models",
     "EncoderConfig": "objectives._models",
-    "MLPClassifier": "objectives._models",
-    "MLPConfig": "objectives._models",
+    "MLPClassifier": "objectives._mlp",
+    "MLPConfig": "objectives._mlp",
     "RecurrentEncoder": "objectives._models",
     "SequenceClassifier": "objectives._models",
-    "SequenceTagger": "objectives._models",
-    "TaggerConfig": "objectives._models",
+    "SequenceTagger": "objectives._tagger_model",
+    "TaggerConfig": "objectives._tagger_model",
     "count_parameters": "objectives._models",
     "COST_METRICS": "objectives._objective",
     "ClassificationObjective": "objectives._objective",

@@ -30,8 +30,9 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
-from objectives._models import padded_steps, padded_steps_unsupported
+from objectives._models import RecurrentEncoder
 from objectives._schedules import ScheduleConfig
+from objectives._tagger_model import CharEncoder
 from objectives._training import OptimizerConfig, TrainSteps
 from objectives.data._text import Batch
 from objectives.errors import ObjectiveError
@@ -41,6 +42,37 @@ GraphMode = Literal["auto", "on", "off"]
 GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 
 _log = logging.getLogger(__name__)
+
+
+def padded_steps_unsupported(model: nn.Module) -> str | None:
+    """Why ``model`` cannot run :func:`padded_steps`, or ``None`` when it can."""
+    for module in model.modules():
+        if isinstance(module, RecurrentEncoder) and module.config.bidirectional:
+            return "a bidirectional encoder reads packed sequences, whose shape varies per batch"
+        if isinstance(module, CharEncoder) and module.rnn is not None:
+            return "the character RNN reads packed sequences, whose shape varies per batch"
+    return None
+
+
+@contextmanager
+def padded_steps(model: nn.Module) -> Iterator[None]:
+    """Run ``model``'s encoders over padded batches, without packing, inside the block.
+
+    Raises:
+        ValueError: ``model`` has a part that needs packing (see
+            :func:`padded_steps_unsupported`).
+    """
+    reason = padded_steps_unsupported(model)
+    if reason is not None:
+        raise ValueError(reason)
+    encoders = [m for m in model.modules() if isinstance(m, RecurrentEncoder)]
+    for encoder in encoders:
+        encoder.pack_sequences = False
+    try:
+        yield
+    finally:
+        for encoder in encoders:
+            encoder.pack_sequences = True
 
 
 def check_graph_mode(mode: object) -> GraphMode:

@@ -1,9 +1,11 @@
-"""One recurrent encoder for every cell type, and the heads built on it."""
+"""One recurrent encoder for every cell type, and the text classifier built on it.
+
+The tagger built on the same encoder is in :mod:`objectives._tagger_model`, the tabular
+MLP in :mod:`objectives._mlp`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -11,15 +13,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from objectives._crf import LinearChainCRF
-from objectives._training import batch_loss
-from objectives.data._text import IGNORE_INDEX, UNK_ID
+from objectives.data._text import UNK_ID
 from objectives.errors import ObjectiveError
 
 Cell = Literal["rnn", "gru", "lstm"]
 Aggregation = Literal["last", "max", "mean"]
-CharEncoderKind = Literal["cnn", "rnn"]
-Activation = Literal["relu", "tanh", "gelu"]
 NgramOrder = Literal[0, 1, 2]
 
 BIGRAM_BUCKETS = 2**16
@@ -28,14 +26,14 @@ BIGRAM_BUCKETS = 2**16
 _TORCH_CELLS = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
-def _check_choice(name: str, value: object, accepted: tuple[object, ...]) -> None:
+def check_choice(name: str, value: object, accepted: tuple[object, ...]) -> None:
     if value not in accepted:
         raise ObjectiveError(
             f"{name} {value!r} is not accepted; accepted: {', '.join(map(str, accepted))}"
         )
 
 
-def _check_at_least(name: str, value: float, minimum: float) -> None:
+def check_at_least(name: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise ObjectiveError(f"{name} must be at least {minimum}, but got {name}={value}.")
 
@@ -76,10 +74,10 @@ class EncoderConfig:
     word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_choice("cell", self.cell, get_args(Cell))
-        _check_at_least("hidden_size", self.hidden_size, 1)
-        _check_at_least("num_layers", self.num_layers, 1)
-        _check_at_least("embedding_dim", self.embedding_dim, 1)
+        check_choice("cell", self.cell, get_args(Cell))
+        check_at_least("hidden_size", self.hidden_size, 1)
+        check_at_least("num_layers", self.num_layers, 1)
+        check_at_least("embedding_dim", self.embedding_dim, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ObjectiveError(f"dropout must be in [0, 1), but got dropout={self.dropout}.")
         if (self.vocabulary_size > 0) == (self.n_features > 0):
@@ -115,9 +113,10 @@ def _drop_words(inputs: torch.Tensor, p: float) -> torch.Tensor:
 class RecurrentEncoder(nn.Module):
     """Embeds inputs and runs them through an RNN, GRU or LSTM; padding is packed away.
 
-    With ``pack_sequences`` off (see :func:`padded_steps`), a unidirectional encoder runs
-    over the padded batch instead and reads each sequence's final state at its own length:
-    the same result, with shapes that do not depend on the lengths (a CUDA graph needs that).
+    With ``pack_sequences`` off (see :func:`objectives._graphs.padded_steps`), a
+    unidirectional encoder runs over the padded batch instead and reads each sequence's
+    final state at its own length: the same result, with shapes that do not depend on the
+    lengths (a CUDA graph needs that).
     """
 
     def __init__(self, config: EncoderConfig) -> None:
@@ -191,37 +190,6 @@ class RecurrentEncoder(nn.Module):
         return outputs, final
 
 
-def padded_steps_unsupported(model: nn.Module) -> str | None:
-    """Why ``model`` cannot run :func:`padded_steps`, or ``None`` when it can."""
-    for module in model.modules():
-        if isinstance(module, RecurrentEncoder) and module.config.bidirectional:
-            return "a bidirectional encoder reads packed sequences, whose shape varies per batch"
-        if isinstance(module, CharEncoder) and module.rnn is not None:
-            return "the character RNN reads packed sequences, whose shape varies per batch"
-    return None
-
-
-@contextmanager
-def padded_steps(model: nn.Module) -> Iterator[None]:
-    """Run ``model``'s encoders over padded batches, without packing, inside the block.
-
-    Raises:
-        ValueError: ``model`` has a part that needs packing (see
-            :func:`padded_steps_unsupported`).
-    """
-    reason = padded_steps_unsupported(model)
-    if reason is not None:
-        raise ValueError(reason)
-    encoders = [m for m in model.modules() if isinstance(m, RecurrentEncoder)]
-    for encoder in encoders:
-        encoder.pack_sequences = False
-    try:
-        yield
-    finally:
-        for encoder in encoders:
-            encoder.pack_sequences = True
-
-
 @dataclass(frozen=True)
 class ClassifierConfig:
     """Shape of a :class:`SequenceClassifier` (saved with its checkpoint).
@@ -243,9 +211,9 @@ class ClassifierConfig:
     ngrams: NgramOrder = 0
 
     def __post_init__(self) -> None:
-        _check_choice("aggregation", self.aggregation, get_args(Aggregation))
-        _check_at_least("n_classes", self.n_classes, 2)
-        _check_choice("ngrams", self.ngrams, get_args(NgramOrder))
+        check_choice("aggregation", self.aggregation, get_args(Aggregation))
+        check_at_least("n_classes", self.n_classes, 2)
+        check_choice("ngrams", self.ngrams, get_args(NgramOrder))
         if self.ngrams and self.encoder.vocabulary_size == 0:
             raise ObjectiveError(
                 "ngrams needs token inputs (text data), but this data has float features; "
@@ -312,215 +280,6 @@ class SequenceClassifier(nn.Module):
         hashed = (first * 1_000_003 + second) % BIGRAM_BUCKETS + self.config.encoder.vocabulary_size
         bigrams = torch.where(second > 0, hashed, torch.zeros_like(hashed))  # none into padding
         return torch.cat([inputs, bigrams], dim=1)
-
-
-@dataclass(frozen=True)
-class CharEncoderConfig:
-    """Shape of a :class:`CharEncoder`: characters of a word to one vector.
-
-    Attributes:
-        n_characters: Character embedding rows (0 is padding, 1 unknown).
-        embedding_dim: Width of a character embedding.
-        hidden_size: Width of the word vector (CNN filters, or RNN units per direction x 2).
-        kind: ``cnn`` (convolution + max over characters) or ``rnn`` (a bidirectional GRU
-            whose final states are concatenated).
-    """
-
-    n_characters: int
-    embedding_dim: int = 16
-    hidden_size: int = 32
-    kind: CharEncoderKind = "cnn"
-
-    def __post_init__(self) -> None:
-        _check_choice("char_encoder", self.kind, get_args(CharEncoderKind))
-        _check_at_least("char_embedding_dim", self.embedding_dim, 1)
-        _check_at_least("char_hidden_size", self.hidden_size, 2)
-        _check_at_least("n_characters", self.n_characters, 2)
-
-    @property
-    def output_size(self) -> int:
-        """Width of each word vector (a GRU's two directions get half the size each)."""
-        return self.hidden_size if self.kind == "cnn" else 2 * (self.hidden_size // 2)
-
-
-class CharEncoder(nn.Module):
-    """One vector per word from its characters, so unseen words still get a representation."""
-
-    def __init__(self, config: CharEncoderConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.embed = nn.Embedding(config.n_characters, config.embedding_dim, padding_idx=0)
-        self.conv: nn.Conv1d | None = None
-        self.rnn: nn.GRU | None = None
-        if config.kind == "cnn":
-            self.conv = nn.Conv1d(config.embedding_dim, config.hidden_size, 3, padding=1)
-        else:
-            self.rnn = nn.GRU(
-                config.embedding_dim, config.hidden_size // 2, batch_first=True, bidirectional=True
-            )
-
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        """``[B, T, C]`` character ids (0 is padding) to ``[B, T, H]`` word vectors."""
-        batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width).long()  # [W, C]
-        embedded = self.embed(flat)  # [W, C, E]
-        present = flat != 0  # [W, C]
-        if self.conv is not None:
-            features = self.conv(embedded.transpose(1, 2)).transpose(1, 2)  # [W, C, H]
-            features = features.masked_fill(~present.unsqueeze(-1), float("-inf")).amax(1)
-            # Padding words have no characters: -inf everywhere, read as zeros.
-            vectors = torch.where(torch.isfinite(features), features, torch.zeros_like(features))
-        else:
-            assert self.rnn is not None
-            # Padding words get length 1 (a pad character) so packing accepts them.
-            lengths = present.sum(1).clamp(min=1).cpu()
-            packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-            _, hidden = self.rnn(packed)  # [2, W, H/2]
-            vectors = hidden.transpose(0, 1).reshape(batch * steps, -1)  # [W, H]
-        return vectors.reshape(batch, steps, -1)  # [B, T, H]
-
-
-@dataclass(frozen=True)
-class TaggerConfig:
-    """Shape of a :class:`SequenceTagger` (saved with its checkpoint).
-
-    ``encoder.extra_features`` must equal the character encoder's output width (0 without);
-    ``crf`` adds a linear-chain CRF output layer (trained on the sentence likelihood,
-    decoded with Viterbi).
-    """
-
-    encoder: EncoderConfig
-    n_tags: int
-    chars: CharEncoderConfig | None = None
-    crf: bool = False
-
-    def __post_init__(self) -> None:
-        _check_at_least("n_tags", self.n_tags, 2)
-        if self.encoder.vocabulary_size == 0:
-            raise ObjectiveError("a tagger reads token ids; the encoder needs vocabulary_size > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only, so checkpoints load with ``torch.load(weights_only=True)``."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TaggerConfig:
-        """Inverse of :meth:`to_dict`."""
-        chars = values.get("chars")
-        return cls(
-            encoder=EncoderConfig(**values["encoder"]),
-            n_tags=int(values["n_tags"]),
-            chars=CharEncoderConfig(**chars) if chars else None,
-            crf=bool(values.get("crf", False)),  # checkpoints from before the CRF have none
-        )
-
-
-class SequenceTagger(nn.Module):
-    """The recurrent encoder (optionally fed character-level word vectors) and one tag per step."""
-
-    def __init__(self, config: TaggerConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.chars = CharEncoder(config.chars) if config.chars is not None else None
-        self.encoder = RecurrentEncoder(config.encoder)
-        self.dropout = nn.Dropout(config.encoder.dropout)
-        self.head = nn.Linear(config.encoder.output_size, config.n_tags)
-        self.crf = LinearChainCRF(config.n_tags) if config.crf else None
-
-    def forward(
-        self, inputs: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Tag logits ``[B, T, K]`` for ``[B, T]`` token ids (and ``[B, T, C]`` characters).
-
-        With a CRF these are its emissions; :meth:`output_loss` and :meth:`output_scores`
-        turn them into the loss and the decoded scores.
-        """
-        extra = None
-        if self.chars is not None:
-            if chars is None:
-                raise ObjectiveError("this tagger reads characters; pass the chars tensor too")
-            extra = self.chars(chars)  # [B, T, H]
-        outputs, _ = self.encoder(inputs, lengths, extra)  # [B, T, D]
-        return self.head(self.dropout(outputs))  # [B, T, K]
-
-    def output_loss(
-        self, logits: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed loss and tokens counted (see :func:`objectives._training.batch_loss`).
-
-        With a CRF the loss is each sentence's negative log-likelihood, so the mean over
-        tokens stays on the scale of the per-token cross-entropy it replaces.
-        """
-        if self.crf is None:
-            return batch_loss(logits, labels)
-        mask = labels != IGNORE_INDEX  # [B, T]
-        return -self.crf.log_likelihood(logits, labels, mask).sum(), mask.sum()
-
-    def output_scores(self, logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``[B, T, K]`` scores whose argmax over tags is the prediction.
-
-        The logits themselves, or with a CRF its max-marginals: their argmax is the Viterbi
-        path and their ranking the CRF's top-k, so every tag metric reads them unchanged.
-        """
-        if self.crf is None:
-            return logits
-        steps = torch.arange(logits.shape[1], device=logits.device)
-        mask = steps[None, :] < lengths.to(logits.device)[:, None]  # [B, T]
-        return self.crf.max_marginals(logits, mask)
-
-
-@dataclass(frozen=True)
-class MLPConfig:
-    """Shape of an :class:`MLPClassifier` for tabular rows (saved with its checkpoint)."""
-
-    n_features: int
-    n_classes: int
-    hidden_sizes: tuple[int, ...] = (64,)
-    activation: Activation = "relu"
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_choice("activation", self.activation, get_args(Activation))
-        _check_at_least("n_features", self.n_features, 1)
-        _check_at_least("n_classes", self.n_classes, 2)
-        for index, size in enumerate(self.hidden_sizes, start=1):
-            _check_at_least(f"hidden_size_{index}", size, 1)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ObjectiveError(f"dropout must be in [0, 1), but got dropout={self.dropout}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only, so checkpoints load with ``torch.load(weights_only=True)``."""
-        values = asdict(self)
-        values["hidden_sizes"] = list(self.hidden_sizes)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MLPConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{**values, "hidden_sizes": tuple(values["hidden_sizes"])})
-
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
-
-
-class MLPClassifier(nn.Module):
-    """Fully connected layers over a standardized feature row."""
-
-    def __init__(self, config: MLPConfig) -> None:
-        super().__init__()
-        self.config = config
-        layers: list[nn.Module] = []
-        width = config.n_features
-        for size in config.hidden_sizes:
-            layers += [nn.Linear(width, size), _ACTIVATIONS[config.activation]()]
-            layers.append(nn.Dropout(config.dropout))
-            width = size
-        layers.append(nn.Linear(width, config.n_classes))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Class logits ``[B, C]`` for ``[B, F]`` rows (``lengths`` is ignored)."""
-        return self.layers(inputs)
 
 
 def count_parameters(model: nn.Module) -> int:

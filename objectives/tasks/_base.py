@@ -21,8 +21,10 @@ import torch
 from torch import nn
 
 from objectives._metrics import MetricAccumulator
-from objectives._models import Activation, Aggregation, Cell, CharEncoderKind, NgramOrder
+from objectives._mlp import Activation
+from objectives._models import Aggregation, Cell, NgramOrder
 from objectives._schedules import ScheduleConfig, SchedulerName
+from objectives._tagger_model import CharEncoderKind
 from objectives._training import OptimizerConfig, OptimizerName, evaluate
 from objectives.data import SequenceSplit, SplitSettings, concat_splits
 from objectives.errors import ObjectiveError

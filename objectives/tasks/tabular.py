@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from objectives._metrics import ConfusionMetrics, MetricAccumulator
-from objectives._models import MLPClassifier, MLPConfig
+from objectives._mlp import MLPClassifier, MLPConfig
 from objectives.data import (
     SequenceSplit,
     SplitSettings,

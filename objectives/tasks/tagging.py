@@ -10,7 +10,7 @@ from torch import nn
 
 from objectives._checkpoint import encode_sentences
 from objectives._metrics import EntityMetrics, MetricAccumulator, TokenMetrics
-from objectives._models import CharEncoderConfig, SequenceTagger, TaggerConfig
+from objectives._tagger_model import CharEncoderConfig, SequenceTagger, TaggerConfig
 from objectives.data import SequenceSplit, SplitSettings, TaggingData, load_tagging_data
 from objectives.errors import ObjectiveError
 from objectives.tasks._base import TRAINING_PARAMETERS, Task, TaskConfig, field_defaults

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from objectives import EncoderConfig, SequenceTagger, TaggerConfig, graphs_unavailable
-from objectives._graphs import CudaGraphSteps, graph_width
-from objectives._models import padded_steps
+from objectives._graphs import CudaGraphSteps, graph_width, padded_steps
 from objectives._schedules import ScheduleConfig
 from objectives._training import OptimizerConfig, TrainSteps, train_epoch
 from objectives.data import SplitSettings

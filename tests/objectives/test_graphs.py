@@ -28,8 +28,7 @@ from objectives import (
     graphs_unavailable,
     load_classification_data,
 )
-from objectives._graphs import CudaGraphSteps, graph_width
-from objectives._models import padded_steps, padded_steps_unsupported
+from objectives._graphs import CudaGraphSteps, graph_width, padded_steps, padded_steps_unsupported
 from objectives._objective import ClassificationObjective
 from objectives._schedules import LRSchedule
 from objectives._training import OptimizerConfig, TrainSteps, train_epoch
