@@ -50,7 +50,7 @@ def _load(path: Path, n_docs: int, max_length: int):
     import pandas as pd
 
     from objectives.data import SplitSettings
-    from objectives.data._text import build_text_data
+    from objectives.data._encoding import build_text_data
 
     frame = pd.read_csv(path)
     frame = frame.sample(n=min(n_docs, len(frame)), random_state=0)

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from objectives.data._text import _encode_texts, tokenize
+from objectives.data._encoding import encode_token_lists
+from objectives.data._text import tokenize
 from objectives.errors import ObjectiveError
 
 
@@ -44,7 +45,9 @@ def encode_texts(texts: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, 
         )
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     # The same encoding the training data went through.
-    return _encode_texts([tokenize(text) for text in texts], token_to_id, int(info["max_length"]))
+    return encode_token_lists(
+        [tokenize(text) for text in texts], token_to_id, int(info["max_length"])
+    )
 
 
 def encode_features(lines: list[str], info: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

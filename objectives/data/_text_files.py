@@ -3,7 +3,7 @@
 A study names a training file and, optionally, a held-back test file and a validation file
 (a corpus's development split, which the trials are then scored on instead of a fraction
 split off the training rows). Tables (CSV/TSV), TREC ``.label`` files and the AG News CSV
-are read here; the tensors are built by :func:`objectives.data._text.build_text_data`.
+are read here; the tensors are built by :func:`objectives.data._encoding.build_text_data`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objectives.data._cache import cached_data, split_files
+from objectives.data._encoding import build_text_data, load_digits
 from objectives.data._formats import TextFormat, detect_text_format, format_hint
 from objectives.data._splits import DEFAULT_SPLIT, SplitSettings
-from objectives.data._text import (
-    BUILTIN_DATASETS,
-    ClassificationData,
-    build_text_data,
-    load_digits,
-)
+from objectives.data._text import BUILTIN_DATASETS, ClassificationData
 from objectives.errors import (
     ObjectiveError,
     damaged_gzip,

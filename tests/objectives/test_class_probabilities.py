@@ -11,9 +11,9 @@ import torch
 from objectives import ObjectiveError
 from objectives._ensemble import class_probabilities
 from objectives.data import SplitSettings
+from objectives.data._encoding import build_text_data
 from objectives.data._readers import TaggedCorpus
 from objectives.data._tagged import build_tagging_data
-from objectives.data._text import build_text_data
 from objectives.tasks import ClassificationTask, NerTask
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from objectives import ObjectiveError, SplitSettings, load_classification_data, tokenize
-from objectives.data._text import PAD_ID, UNK_ID, build_text_data
+from objectives.data._encoding import build_text_data
+from objectives.data._text import PAD_ID, UNK_ID
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 

@@ -9,9 +9,9 @@ import pytest
 
 from objectives import TaskConfig
 from objectives.data import SplitSettings, load_tabular_builtin
+from objectives.data._encoding import build_text_data
 from objectives.data._readers import TaggedCorpus
 from objectives.data._tagged import build_tagging_data
-from objectives.data._text import build_text_data
 from objectives.tasks import ClassificationTask, NerTask, TabularTask
 from objectives.tasks._derive import (
     MIN_TOKEN_COVERAGE,

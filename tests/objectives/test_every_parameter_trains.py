@@ -21,10 +21,10 @@ import pytest
 
 from objectives import ObjectiveSettings, TaskObjective
 from objectives.data import SplitSettings
+from objectives.data._encoding import build_text_data
 from objectives.data._readers import TaggedCorpus
 from objectives.data._tabular import load_tabular_builtin
 from objectives.data._tagged import build_tagging_data
-from objectives.data._text import build_text_data
 from objectives.tasks import ClassificationTask, NerTask, TabularTask, Task
 
 EPOCHS = 3

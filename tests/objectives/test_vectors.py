@@ -13,7 +13,7 @@ import torch
 
 from objectives import ObjectiveError, ObjectiveSettings, TaskConfig, TaskObjective
 from objectives.data import SplitSettings, read_vectors
-from objectives.data._text import build_text_data
+from objectives.data._encoding import build_text_data
 from objectives.data._vectors import load_vectors
 from objectives.tasks import ClassificationTask
 from objectives.tasks._pretrained import check_vector_space
