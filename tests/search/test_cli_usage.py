@@ -67,7 +67,7 @@ BAD_USAGES: dict[str, list[tuple[list[str], str]]] = {
         (["--study"], "--study"),
     ],
     "trials": [
-        ([], "--study"),
+        (["--study"], "--study"),
         (["--study", "s", "--cvs", "x.csv"], "--csv"),
         (["--study", "s", "--csv"], "--csv"),
     ],
