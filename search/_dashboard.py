@@ -7,9 +7,11 @@ import errno
 import ipaddress
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
@@ -19,6 +21,8 @@ from search.errors import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+STOP_GRACE_SECONDS = 5.0  # how long a stop waits for the request in progress
+REQUEST_TIMEOUT_SECONDS = 60.0  # a client silent this long is dropped
 
 
 class StudyFoldersArtifactStore:
@@ -83,21 +87,80 @@ def check_bind(host: str, port: int) -> None:
         )
 
 
-@contextlib.contextmanager
-def _sigterm_stops_server() -> Iterator[None]:
-    """Let SIGTERM (``docker stop``, a test's ``terminate()``) end the server like Ctrl-C.
+class _QuietHandler(WSGIRequestHandler):
+    """wsgiref's handler without a reverse DNS lookup per request (as bottle's)."""
 
-    bottle's ``run`` returns quietly on ``KeyboardInterrupt``, so the command exits 0.
+    timeout = REQUEST_TIMEOUT_SECONDS
+
+    def address_string(self) -> str:
+        return str(self.client_address[0])
+
+
+def _make_server(host: str, port: int, app: Any) -> WSGIServer:
+    server_class: type[WSGIServer] = WSGIServer
+    if ":" in host:  # wsgiref listens on IPv4 only unless told
+
+        class _IPv6Server(WSGIServer):
+            address_family = socket.AF_INET6
+
+        server_class = _IPv6Server
+    return make_server(host, port, app, server_class, _QuietHandler)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (``docker stop``, a test's ``terminate()``) and Ctrl-C set ``stop``.
+
+    The server runs in a thread and the main thread only waits, so a signal never lands
+    inside a request: raised there, wsgiref's error handler would swallow it and the server
+    would go on serving.
     """
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(app: Any, host: str, port: int) -> None:
+    """Serve the WSGI ``app`` on ``host:port`` until SIGTERM or Ctrl-C.
+
+    Raises:
+        ConfigError: The host is not an address or the port cannot be taken.
+    """
+    try:
+        server = _make_server(host, port, app)
+    except socket.gaierror:
+        raise ConfigError(
+            f"dashboard host {host!r} is not a known address; use 127.0.0.1 or 0.0.0.0"
+        ) from None
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host"
+            ) from None
+        raise
+    stop = threading.Event()
+    serving = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+    )
+    with _stop_on_signals(stop):
+        serving.start()
+        try:
+            while not stop.wait(timeout=1.0) and serving.is_alive():
+                pass
+        finally:
+            # shutdown() waits for the request in progress; a client that stalls it (sends
+            # half a request, stops reading a response) gets a few seconds, not forever.
+            closing = threading.Thread(target=server.shutdown, daemon=True)
+            closing.start()
+            closing.join(timeout=STOP_GRACE_SECONDS)
+            server.server_close()
 
 
 def serve_dashboard(
@@ -150,22 +213,7 @@ def serve_dashboard(
     shown_host = f"[{host}]" if ":" in host else host
     echo(f"optuna-dashboard for {shown_url} on http://{shown_host}:{port}/dashboard/")
     echo(f"checkpoints from {artifacts.directory}; stop with Ctrl-C")
-    with _sigterm_stops_server():
-        try:
-            optuna_dashboard.run_server(backend, host=host, port=port, artifact_store=artifacts)
-        except socket.gaierror:
-            raise ConfigError(
-                f"dashboard host {host!r} is not a known address; use 127.0.0.1 or 0.0.0.0"
-            ) from None
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-                raise ConfigError(
-                    f"cannot listen on {host}:{port}: {exc.strerror}; choose another "
-                    "--port or --host"
-                ) from None
-            raise
-        except KeyboardInterrupt:
-            pass
+    _serve(optuna_dashboard.wsgi(backend, artifact_store=artifacts), host, port)
     echo("dashboard stopped")
 
 
