@@ -10,7 +10,10 @@ value after every trial against the epochs trained so far and reports:
   baseline's final best value (the baseline's epochs to its best / the strategy's);
   "-" when it did not reach it within the budget;
 - **budget x**: the same against the baseline's whole budget (budget / strategy's epochs);
-- **best**: the best value at the budget, and its ratio to the baseline's.
+- **best**: the best value at the budget, and its ratio to the baseline's;
+- **oracle** (last line): the reach x of a pruner that knew the future, on random search's
+  own order of trials (every trial before the first that reaches the best stopped after one
+  epoch): where random search finds its best early, no pruner gets far above 1.
 
 Medians over seeds with min..max, then one JSON line per strategy and seed.
 
@@ -80,6 +83,20 @@ class Curve:
     def best(self, budget: int) -> float:
         inside = [value for epochs, value in self.points if epochs <= budget]
         return inside[-1] if inside else float("nan")
+
+    def oracle_x(self, epochs_per_trial: int, budget: int) -> float:
+        """The most any pruner could save on this (random search's) order of trials.
+
+        A pruner that knew the future would stop every trial before the first one that reaches
+        this curve's best after its first epoch and train that one fully: that many x fewer
+        epochs than this curve needed. A strategy that draws the same first configurations (TPE's
+        random start-up does) cannot beat it before it leaves them.
+        """
+        target = self.best(budget)
+        for number, (epochs, value) in enumerate(self.points, start=1):
+            if value >= target:
+                return epochs / (epochs_per_trial + number - 1)
+        return float("nan")
 
     def epochs_to(self, target: float, budget: int) -> int | None:
         for epochs, value in self.points:
@@ -216,6 +233,8 @@ def main() -> None:
                 "baseline_epochs_to_best": base_epochs,
                 "seconds": round(curve.seconds, 1),
             }
+            if name == "random":
+                record["oracle_x"] = round(curve.oracle_x(args.epochs, budget), 2)
             print(json.dumps(record), flush=True)
             if args.save:
                 saved = [
@@ -245,6 +264,11 @@ def main() -> None:
             f"{name:<11}{trials:>7.0f}{pruned:>7.0f}  {_spread(reach):<18}{_spread(whole):<18}"
             f"{best:<8.4f}{_spread(ratio):<18}{len(reach):>4}/{len(seeds)}"
         )
+    oracle = [baselines[seed].oracle_x(args.epochs, budget) for seed in seeds]
+    print(
+        f"a pruner that knew the future, on random search's order of trials: reach x"
+        f" {_spread(oracle)} (each seed: {', '.join(f'{x:.2f}' for x in oracle)})"
+    )
 
 
 if __name__ == "__main__":
