@@ -1,4 +1,4 @@
-"""Readers for token-tagging corpora: CoNLL-U, ``token TAG`` IOB files, CoNLL-2003, HF rows.
+"""Readers for token-tagging files: CoNLL-U, ``token TAG`` IOB files, CoNLL-2003.
 
 Every reader returns a :class:`TaggedCorpus`. Problems a user can fix in the file (a line
 with the wrong number of columns, bytes that are not UTF-8, a file with no sentences)
@@ -13,7 +13,7 @@ from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from objectives.errors import ObjectiveError, damaged_gzip, damaged_gzip_errors, missing_file
 
@@ -175,7 +175,7 @@ def read_conllu_file(
                 )
         block.append(line)
     flush()
-    return _non_empty(TaggedCorpus(sentences, tags, str(path)))
+    return non_empty(TaggedCorpus(sentences, tags, str(path)))
 
 
 def read_token_tag_file(path: str | Path) -> TaggedCorpus:
@@ -251,7 +251,7 @@ def _read_whitespace_columns(
     if tokens:
         sentences.append(tokens)
         tags.append(sentence_tags)
-    return _non_empty(TaggedCorpus(sentences, tags, str(path)))
+    return non_empty(TaggedCorpus(sentences, tags, str(path)))
 
 
 def read_tagged_file(path: str | Path, *, tag_column: int | None = None) -> TaggedCorpus:
@@ -305,92 +305,6 @@ def read_tagged_file(path: str | Path, *, tag_column: int | None = None) -> Tagg
     )
 
 
-def tagged_corpus_from_hf(dataset_split: Any, tag_column: str) -> TaggedCorpus:
-    """Turn a loaded Hugging Face split with ``tokens`` and a tag column into a corpus.
-
-    Integer tag ids are mapped to names through the split's
-    ``features[tag_column].feature.names`` (a sequence of ``ClassLabel``); a column that
-    already holds strings is used as is.
-
-    Args:
-        dataset_split: A ``datasets.Dataset`` (one split, already loaded).
-        tag_column: The tag column, usually ``"ner_tags"`` or ``"pos_tags"``.
-
-    Returns:
-        The corpus, one entry per row.
-
-    Raises:
-        ObjectiveError: A missing column, integer tags without class names, or a row
-            whose token and tag counts differ.
-    """
-    columns = list(dataset_split.column_names)
-    for column in ("tokens", tag_column):
-        if column not in columns:
-            raise ObjectiveError(
-                f"dataset has no column {column!r}; available columns: {', '.join(columns)}."
-            )
-    dataset_name = getattr(getattr(dataset_split, "info", None), "dataset_name", None)
-    source = f"hf:{dataset_name or 'dataset'}"
-    feature = dataset_split.features[tag_column]
-    names: list[str] | None = getattr(getattr(feature, "feature", None), "names", None)
-
-    sentences = [list(map(str, tokens)) for tokens in dataset_split["tokens"]]
-    tags: list[list[str]] = []
-    for row, row_tags in enumerate(dataset_split[tag_column]):
-        if names is not None:
-            try:
-                tags.append([names[tag_id] for tag_id in row_tags])
-            except (IndexError, TypeError):
-                raise ObjectiveError(
-                    f"row {row} of column {tag_column!r} has tag ids {list(row_tags)[:10]} "
-                    f"outside the {len(names)} class names {names[:10]}."
-                ) from None
-        elif all(isinstance(tag, str) for tag in row_tags):
-            tags.append(list(row_tags))
-        else:
-            raise ObjectiveError(
-                f"column {tag_column!r} holds integer ids but its feature {feature} has no "
-                "ClassLabel names; accepted: a sequence of ClassLabel or of strings."
-            )
-        if len(tags[-1]) != len(sentences[row]):
-            raise ObjectiveError(
-                f"row {row} has {len(sentences[row])} tokens but {len(tags[-1])} "
-                f"{tag_column}; each token needs one tag."
-            )
-    return _non_empty(TaggedCorpus(sentences, tags, source))
-
-
-def load_tagged_hf(
-    name: str, split: str, tag_column: str, *, config: str | None = None
-) -> TaggedCorpus:
-    """Load one split of a token-tagging dataset from the Hugging Face hub.
-
-    Args:
-        name: Dataset name on the hub, for example ``"conll2003"``.
-        split: The split, for example ``"validation"``.
-        tag_column: ``"ner_tags"``, ``"pos_tags"`` or another tag column.
-        config: Optional dataset configuration name.
-
-    Returns:
-        The corpus, one entry per row.
-
-    Raises:
-        ObjectiveError: The ``datasets`` package is missing, or see
-            :func:`tagged_corpus_from_hf`.
-    """
-    try:
-        import datasets
-    except ImportError:
-        raise ObjectiveError(
-            "loading from the Hugging Face hub needs the 'datasets' package; "
-            "install it with `pip install datasets`."
-        ) from None
-    dataset_split = datasets.load_dataset(name, config, split=split)
-    corpus = tagged_corpus_from_hf(dataset_split, tag_column)
-    corpus.source = f"hf:{name}{'/' + config if config else ''}[{split}]"
-    return corpus
-
-
 def detect_iob_scheme(tags: Sequence[Sequence[str]]) -> IobScheme:
     """Tell IOB1 from IOB2 tagging.
 
@@ -424,7 +338,7 @@ def detect_iob_scheme(tags: Sequence[Sequence[str]]) -> IobScheme:
     return scheme
 
 
-def _non_empty(corpus: TaggedCorpus) -> TaggedCorpus:
+def non_empty(corpus: TaggedCorpus) -> TaggedCorpus:
     if not corpus.sentences:
         raise ObjectiveError(f"{corpus.source}: no sentences found (the file is empty).")
     return corpus

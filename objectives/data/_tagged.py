@@ -18,13 +18,9 @@ import numpy as np
 import torch
 
 from objectives.data._cache import cached_data, split_files
-from objectives.data._readers import (
-    TaggedCorpus,
-    detect_iob_scheme,
-    load_tagged_hf,
-    read_tagged_file,
-)
+from objectives.data._readers import TaggedCorpus, detect_iob_scheme, read_tagged_file
 from objectives.data._splits import DEFAULT_SPLIT, SplitSettings
+from objectives.data._tagged_hf import load_tagged_hf
 from objectives.data._text import (
     IGNORE_INDEX,
     PAD_ID,

@@ -10,13 +10,12 @@ import pytest
 from objectives.data._readers import (
     TaggedCorpus,
     detect_iob_scheme,
-    load_tagged_hf,
     read_conll2003_file,
     read_conllu_file,
     read_tagged_file,
     read_token_tag_file,
-    tagged_corpus_from_hf,
 )
+from objectives.data._tagged_hf import load_tagged_hf, tagged_corpus_from_hf
 from objectives.errors import ObjectiveError
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
