@@ -87,7 +87,7 @@ def check_bind(host: str, port: int) -> None:
         )
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _NoLookupHandler(WSGIRequestHandler):
     """wsgiref's handler without a reverse DNS lookup per request (as bottle's)."""
 
     timeout = REQUEST_TIMEOUT_SECONDS
@@ -104,7 +104,7 @@ def _make_server(host: str, port: int, app: Any) -> WSGIServer:
             address_family = socket.AF_INET6
 
         server_class = _IPv6Server
-    return make_server(host, port, app, server_class, _QuietHandler)
+    return make_server(host, port, app, server_class, _NoLookupHandler)
 
 
 @contextlib.contextmanager
