@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import socket
 import subprocess
 import sys
@@ -191,6 +192,23 @@ def _start_dashboard(storage_url: str, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_ctrl_c_stops_the_server_and_it_exits_0(tmp_path):
+    storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name=STUDY, storage=storage_url)
+    port = _free_port()
+    server = _start_dashboard(storage_url, port)
+    try:
+        _wait_for_page(f"http://127.0.0.1:{port}/dashboard/", server)
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert err.rstrip().endswith("dashboard stopped") and "Traceback" not in err
 
 
 def test_sigterm_stops_the_server_while_a_response_is_being_written(tmp_path):
