@@ -92,14 +92,12 @@ def trials_command(
     """Print the trials of a study (state, value, seconds, epochs, hyperparameters), or
     write every column, dates, attributes and per-epoch histories too, to a CSV file."""
     from search._study import open_study
-    from search._trials import readable_view, trials_table, write_csv
+    from search._trials import format_readable, trials_table, write_csv
 
     table = trials_table(open_study(study, storage))
     if csv is None:
         empty = table.empty
-        typer.echo(
-            "no trials" if empty else readable_view(table).to_string(index=False, na_rep="-")
-        )
+        typer.echo("no trials" if empty else format_readable(table))
         return
     write_csv(table, csv)
     typer.echo(f"{len(table)} trials written to {csv}")

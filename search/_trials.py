@@ -72,8 +72,8 @@ def readable_view(table: pd.DataFrame) -> pd.DataFrame:
     """The columns of :func:`trials_table` a person reads in a terminal.
 
     Number, state, value(s), seconds, epochs trained and the hyperparameters (without their
-    ``params_`` prefix), numbers to 4 significant digits; the dates, the attributes and the
-    per-epoch histories stay in the full table (``hpsearch trials --csv``).
+    ``params_`` prefix); the dates, the attributes and the per-epoch histories stay in the
+    full table (``hpsearch trials --csv``).
     """
     columns: dict[str, Any] = {"number": table["number"], "state": table["state"]}
     for column in table.columns:
@@ -86,10 +86,16 @@ def readable_view(table: pd.DataFrame) -> pd.DataFrame:
     for column in table.columns:
         if column.startswith("params_"):
             columns[column.removeprefix("params_")] = table[column]
-    view = pd.DataFrame(columns)
-    floats = view.select_dtypes("float").columns
-    view[floats] = view[floats].apply(lambda values: values.map(lambda v: float(f"{v:.4g}")))
-    return view
+    return pd.DataFrame(columns)
+
+
+def format_readable(table: pd.DataFrame) -> str:
+    """:func:`readable_view` as terminal text: each number to 4 significant digits on its
+    own (``0.02307``, not padded to the longest in its column), ``-`` where a trial has no
+    value (a parameter it did not draw)."""
+    return readable_view(table).to_string(
+        index=False, na_rep="-", float_format=lambda value: f"{value:.4g}"
+    )
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:

@@ -51,6 +51,12 @@ def test_trials_command_prints_what_a_person_reads(sqlite_url: str) -> None:
     assert header.split() == ["number", "state", "value", "seconds", "cell", "weight_decay"]
     assert len(rows) == 3
     assert rows[0].split()[-1] == "-"  # the parameter trial 0 did not have
+    # Each number to 4 significant digits on its own, not padded to its column's longest.
+    decays = [row.split()[-1] for row in rows[1:]]
+    for decay in decays:
+        digits = decay.split("e")[0].replace(".", "").lstrip("0")
+        assert 1 <= len(digits) <= 4 and not digits.endswith("0"), decays
+    assert [row.split()[2] for row in rows] == ["0", "0.1", "0.2"]  # values 0.0, 0.1, 0.2
     # The histories and attributes are in the CSV, not on the terminal.
     assert "val_history" not in result.output and "epoch" not in result.output
 
