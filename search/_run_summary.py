@@ -44,8 +44,17 @@ class RunSummary:
             out.append(f"Pareto front: trials {self.best_trials}")
         else:
             out.append(f"best value: {self.best_value:.6g}")
-            out.append(f"best params: {self.best_params}")
+            out.append(f"best params: {readable_params(self.best_params or {})}")
+            out.append("(exact values and the trial's details: hpsearch best)")
         return out
+
+
+def readable_params(params: dict[str, Any]) -> str:
+    """``name=value`` pairs, floats to 4 significant digits (``lr=0.008123``)."""
+    return ", ".join(
+        f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in params.items()
+    )
 
 
 def summarize(study: optuna.Study, result: WorkerResult, budget: int | None) -> RunSummary:

@@ -19,10 +19,14 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
     assert code == 0, out
     assert "2 of 2 trials finished" in out and "best value" in out
     assert (tiny / "hpsearch.db").is_file()  # sqlite:///hpsearch.db in the current folder
+    study = optuna.load_study(study_name="demo", storage="sqlite:///hpsearch.db")
+    # The summary's parameters are for reading: name=value, floats to 4 significant digits.
+    (params_line,) = [line for line in out.splitlines() if line.startswith("best params: ")]
+    pairs = params_line.removeprefix("best params: ").split(", ")
+    assert f"lr={study.best_params['lr']:.4g}" in pairs and all("=" in pair for pair in pairs)
     code, out, _ = hpsearch(capsys, "best", "--json")
     assert code == 0
     record = json.loads(out)
-    study = optuna.load_study(study_name="demo", storage="sqlite:///hpsearch.db")
     assert record["number"] == study.best_trial.number and record["value"] == study.best_value
     assert set(record["params"]) == set(study.best_params)
     code, out, _ = hpsearch(capsys, "best", "--evaluate-test")
