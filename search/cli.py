@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -250,13 +250,24 @@ def status_command(
     counts = ", ".join(f"{k.lower()} {v}" for k, v in status["counts"].items()) or "no trials"
     budget = f" (budget {status['budget']})" if status["budget"] else ""
     typer.echo(f"study {study!r}: {counts}{budget}")
-    typer.echo(f"directions: {', '.join(status['directions'])}; metric: {status['metric']}")
-    typer.echo(f"best value: {status['best_value']}")
+    metric = status["metric"]
+    metric = ", ".join(metric) if isinstance(metric, list) else metric
+    typer.echo(f"directions: {', '.join(status['directions'])}; metric: {metric}")
+    typer.echo(f"best value: {_best_value_text(status['best_value'])}")
     for line in status["config_changes"]:
         typer.echo(line)
     for line in status["derived_space"]:
         typer.echo(f"space fitted to the data: {line}")
     typer.echo(f"sampler phase: {status['phase']}")
+
+
+def _best_value_text(best: Any) -> str:
+    if best is None:
+        return "none yet (no completed trial)"
+    if isinstance(best, list):  # several objectives: the Pareto front's values
+        front = "; ".join(", ".join(f"{value:.6g}" for value in values) for values in best)
+        return f"Pareto front of {len(best)} trials: {front}"
+    return f"{best:.6g}"
 
 
 @app.command("create")

@@ -33,6 +33,7 @@ def test_run_best_status_on_the_default_storage(tiny, capsys):
     assert code == 0 and "test split (360 examples): accuracy=" in out
     code, out, _ = hpsearch(capsys, "status")
     assert code == 0 and "complete 2 (budget 2)" in out
+    assert "; metric: accuracy\n" in out and f"best value: {study.best_value:.6g}\n" in out
 
 
 @pytest.mark.parametrize(
@@ -195,3 +196,22 @@ def test_a_command_on_an_existing_study_opens_its_storage_once(tiny, capsys, ope
     assert opened == ["sqlite:///hpsearch.db"], out
     if command[0] in ("run", "worker"):
         assert "2 of 2 trials finished" in out  # it did read the study and run it to budget
+
+
+def test_status_of_a_two_objective_study_prints_its_pareto_front(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    study = optuna.create_study(study_name="two", storage=url, directions=["maximize", "minimize"])
+    study.add_trials(
+        [
+            optuna.trial.create_trial(values=values)
+            for values in ([0.9, 2.0], [0.8, 1.0], [0.7, 3.0])
+        ]
+    )
+    code, out, _ = hpsearch(capsys, "status", "--study", "two", "--storage", url)
+    assert code == 0
+    assert "best value: Pareto front of 2 trials: 0.9, 2; 0.8, 1\n" in out
+    empty = optuna.create_study(study_name="empty", storage=url)
+    assert not empty.trials
+    code, out, _ = hpsearch(capsys, "status", "--study", "empty", "--storage", url)
+    assert code == 0 and "best value: none yet (no completed trial)\n" in out
