@@ -251,7 +251,7 @@ def status_command(
     budget = f" (budget {status['budget']})" if status["budget"] else ""
     typer.echo(f"study {study!r}: {counts}{budget}")
     metric = status["metric"]
-    metric = ", ".join(metric) if isinstance(metric, list) else metric
+    metric = ", ".join(metric) if isinstance(metric, list) else (metric or "-")
     typer.echo(f"directions: {', '.join(status['directions'])}; metric: {metric}")
     typer.echo(f"best value: {_best_value_text(status['best_value'])}")
     for line in status["config_changes"]:
