@@ -194,24 +194,31 @@ def _start_dashboard(storage_url: str, port: int) -> subprocess.Popen[str]:
     )
 
 
-def test_ctrl_c_stops_the_server_and_it_exits_0(tmp_path):
+@pytest.fixture
+def running(tmp_path):
+    """A dashboard process serving a one-study SQLite file, answering: (process, port)."""
     storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
     optuna.create_study(study_name=STUDY, storage=storage_url)
     port = _free_port()
     server = _start_dashboard(storage_url, port)
     try:
         _wait_for_page(f"http://127.0.0.1:{port}/dashboard/", server)
-        server.send_signal(signal.SIGINT)
-        _, err = server.communicate(timeout=30)
+        yield server, port
     finally:
         if server.poll() is None:
             server.kill()
             server.communicate()
+
+
+def test_ctrl_c_stops_the_server_and_it_exits_0(running):
+    server, _ = running
+    server.send_signal(signal.SIGINT)
+    _, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert err.rstrip().endswith("dashboard stopped") and "Traceback" not in err
 
 
-def test_sigterm_stops_the_server_while_a_response_is_being_written(tmp_path):
+def test_sigterm_stops_the_server_while_a_response_is_being_written(running):
     """A stop that lands while a response is on the wire still stops the server.
 
     A client that stops reading a large response (the dashboard's 6 MB script) keeps the
@@ -219,28 +226,19 @@ def test_sigterm_stops_the_server_while_a_response_is_being_written(tmp_path):
     swallowed by wsgiref's error handler and the server went on serving, so ``docker stop``
     had to kill it (seen in CI).
     """
-    storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
-    optuna.create_study(study_name=STUDY, storage=storage_url)
-    port = _free_port()
-    server = _start_dashboard(storage_url, port)
-    try:
-        _wait_for_page(f"http://127.0.0.1:{port}/dashboard/", server)
-        with socket.socket() as stalled:
-            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stalled.connect(("127.0.0.1", port))
-            stalled.sendall(
-                b"GET /static/bundle.js HTTP/1.0\r\nHost: localhost\r\nAccept-Encoding: identity\r\n\r\n"
-            )
-            assert stalled.recv(64).startswith(b"HTTP/1.0 200")  # the response has begun
-            time.sleep(1)  # the server is now blocked writing to a client that does not read
-            started = time.monotonic()
-            server.terminate()
-            _, err = server.communicate(timeout=30)
-            stopped_in = time.monotonic() - started
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+    server, port = running
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(
+            b"GET /static/bundle.js HTTP/1.0\r\nHost: localhost\r\nAccept-Encoding: identity\r\n\r\n"
+        )
+        assert stalled.recv(64).startswith(b"HTTP/1.0 200")  # the response has begun
+        time.sleep(1)  # the server is now blocked writing to a client that does not read
+        started = time.monotonic()
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+        stopped_in = time.monotonic() - started
     assert server.returncode == 0, err
     assert "dashboard stopped" in err and "Traceback" not in err
     assert stopped_in < _dashboard.STOP_GRACE_SECONDS + 10
